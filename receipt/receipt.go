@@ -1,0 +1,120 @@
+package receipt
+
+import "time"
+
+// Spec is the value of the spec field of every v1 receipt.
+const Spec = "oars.receipt.v1"
+
+// Status is the state an action reaches with a receipt. Every transition of an
+// action is one receipt; the set of values is fixed by the receipt format.
+type Status string
+
+// The receipt statuses of format v1.
+const (
+	StatusAllowed         Status = "allowed"
+	StatusDenied          Status = "denied"
+	StatusPendingApproval Status = "pending_approval"
+	StatusVote            Status = "vote"
+	StatusApproved        Status = "approved"
+	StatusRejected        Status = "rejected"
+	StatusExpired         Status = "expired"
+	StatusCancelled       Status = "cancelled"
+	StatusExecuting       Status = "executing"
+	StatusExecuted        Status = "executed"
+	StatusFailed          Status = "failed"
+	StatusDeadLettered    Status = "dead_lettered"
+)
+
+// Valid reports whether s is one of the statuses of format v1.
+func (s Status) Valid() bool {
+	switch s {
+	case StatusAllowed, StatusDenied, StatusPendingApproval, StatusVote,
+		StatusApproved, StatusRejected, StatusExpired, StatusCancelled,
+		StatusExecuting, StatusExecuted, StatusFailed, StatusDeadLettered:
+		return true
+	}
+	return false
+}
+
+// Mode says whether the decision recorded by a receipt was enforced.
+type Mode string
+
+// The receipt modes.
+const (
+	// ModeEnforce: the decision was enforced.
+	ModeEnforce Mode = "enforce"
+	// ModeShadow: the decision was recorded but never blocked the action.
+	ModeShadow Mode = "shadow"
+)
+
+// Receipt is one signed transition of one action (format v1). Field order
+// here follows the RFC 8785 order of the JSON names, which the fast encoder
+// relies on.
+type Receipt struct {
+	ActionID          string     `json:"action_id"`
+	AgentID           string     `json:"agent_id"`
+	ErrorClass        string     `json:"error_class,omitempty"`
+	InputDigest       string     `json:"input_digest"`
+	IssuedAt          time.Time  `json:"issued_at"`
+	Mode              Mode       `json:"mode"`
+	OutputDigest      string     `json:"output_digest,omitempty"`
+	Policy            *PolicyRef `json:"policy,omitempty"`
+	PrevReceiptDigest string     `json:"prev_receipt_digest,omitempty"`
+	Principal         Principal  `json:"principal"`
+	Reasons           []string   `json:"reasons,omitempty"`
+	ReceiptID         string     `json:"receipt_id"`
+	Resource          Resource   `json:"resource"`
+	Seq               int64      `json:"seq"`
+	Signature         *Signature `json:"signature,omitempty"`
+	Spec              string     `json:"spec"`
+	Status            Status     `json:"status"`
+	TenantID          string     `json:"tenant_id"`
+}
+
+// Principal is who an action is for: the user, and the chain of actors that
+// act on the user's behalf (outermost first).
+type Principal struct {
+	Delegation []DelegationHop `json:"delegation,omitempty"`
+	UserID     string          `json:"user_id"`
+}
+
+// DelegationHop is one actor in a delegation chain.
+type DelegationHop struct {
+	Issuer  string   `json:"iss,omitempty"`
+	Scope   []string `json:"scope,omitempty"`
+	Subject string   `json:"sub"`
+}
+
+// Resource is what an action touches.
+type Resource struct {
+	Operation string `json:"operation"`
+	Target    string `json:"target,omitempty"`
+	ToolID    string `json:"tool_id"`
+}
+
+// PolicyRef names the policy set that decided an action and what matched.
+type PolicyRef struct {
+	Digest       string         `json:"digest"`
+	ID           string         `json:"id"`
+	MatchedRules []string       `json:"matched_rules,omitempty"`
+	Shadow       []ShadowResult `json:"shadow,omitempty"`
+	Version      string         `json:"version"`
+}
+
+// ShadowResult is the would-be decision of a policy in shadow mode, recorded
+// beside the enforced decision without influencing it.
+type ShadowResult struct {
+	Digest       string   `json:"digest"`
+	Effect       string   `json:"effect"`
+	ID           string   `json:"id"`
+	MatchedRules []string `json:"matched_rules,omitempty"`
+	Version      string   `json:"version"`
+}
+
+// Signature is the detached Ed25519 signature over the canonical form of the
+// receipt without its signature member.
+type Signature struct {
+	Alg string `json:"alg"`
+	Kid string `json:"kid"`
+	Sig string `json:"sig"`
+}
