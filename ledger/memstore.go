@@ -1,0 +1,121 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// MemStore is an in-memory [Store]. It keeps everything in process memory, so
+// "durable" means only "visible to later reads": use it for tests, examples
+// and short-lived tools, never as the system of record.
+//
+// A MemStore is safe for concurrent use by multiple goroutines and may be
+// shared by several [Ledger] values. Append copies the leaves it is given;
+// ReadLeaves returns the stored slices themselves, which callers must not
+// modify (as the [Store] contract says).
+type MemStore struct {
+	mu     sync.RWMutex
+	leaves [][]byte
+	hashes []tlog.Hash
+}
+
+var _ Store = (*MemStore)(nil)
+
+// NewMemStore returns an empty MemStore.
+func NewMemStore() *MemStore {
+	return &MemStore{}
+}
+
+// Size returns the number of leaves stored. It fails only if ctx is done.
+func (m *MemStore) Size(ctx context.Context) (int64, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, fmt.Errorf("ledger: memstore: size: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return int64(len(m.leaves)), nil
+}
+
+// Append stores copies of leaves at [start, start+len(leaves)) together with
+// hashes, atomically. It returns an error wrapping [ErrConflict] if start is
+// not the current size, and another error if ctx is done or the number of
+// hashes is not the number tlog.StoredHashes yields for those leaves; in
+// every error case it stores nothing.
+func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("ledger: memstore: append: %w", err)
+	}
+	if start < 0 {
+		return errors.New("ledger: memstore: append: negative start")
+	}
+	// Copy outside the lock: the copies are private until published.
+	buf := make([]byte, 0, totalLen(leaves))
+	copied := make([][]byte, len(leaves))
+	for i, leaf := range leaves {
+		buf = append(buf, leaf...)
+		copied[i] = buf[len(buf)-len(leaf) : len(buf) : len(buf)]
+	}
+
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if size := int64(len(m.leaves)); start != size {
+		return fmt.Errorf("ledger: memstore: append at %d, size is %d: %w", start, size, ErrConflict)
+	}
+	end := start + int64(len(leaves))
+	if want := tlog.StoredHashCount(end) - tlog.StoredHashIndex(0, start); int64(len(hashes)) != want {
+		return fmt.Errorf("ledger: memstore: append: got %d hashes for %d leaves, want %d", len(hashes), len(leaves), want)
+	}
+	m.leaves = append(m.leaves, copied...)
+	m.hashes = append(m.hashes, hashes...)
+	return nil
+}
+
+// ReadLeaves returns n leaves starting at index start. It returns an error
+// wrapping [ErrOutOfRange] if start or n is negative or any of the leaves is
+// not stored, and another error if ctx is done. The returned slices must not
+// be modified.
+func (m *MemStore) ReadLeaves(ctx context.Context, start int64, n int) ([][]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: memstore: read leaves: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	size := int64(len(m.leaves))
+	if start < 0 || n < 0 || start > size || int64(n) > size-start {
+		return nil, fmt.Errorf("ledger: memstore: read leaves [%d, +%d) of %d: %w", start, n, size, ErrOutOfRange)
+	}
+	out := make([][]byte, n)
+	copy(out, m.leaves[start:start+int64(n)])
+	return out, nil
+}
+
+// ReadHashes returns the stored hashes at the given storage indexes, in the
+// same order. It returns an error wrapping [ErrOutOfRange] if any of them is
+// not stored, and another error if ctx is done.
+func (m *MemStore) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: memstore: read hashes: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(m.hashes)) {
+			return nil, fmt.Errorf("ledger: memstore: read hash %d of %d: %w", x, len(m.hashes), ErrOutOfRange)
+		}
+		out[i] = m.hashes[x]
+	}
+	return out, nil
+}
+
+func totalLen(leaves [][]byte) int {
+	n := 0
+	for _, l := range leaves {
+		n += len(l)
+	}
+	return n
+}
