@@ -1,0 +1,137 @@
+package ledger
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/go-json-experiment/json"
+)
+
+// ErrNotFound is returned by a [Querier] when no entry matches.
+var ErrNotFound = errors.New("ledger: not found")
+
+// Header is the part of an entry that stores index for queries: the
+// identifying fields shared by OARS receipts (spec oars.receipt.v1) and
+// events (spec oars.event.v1). Fields an entry lacks are zero.
+type Header struct {
+	Spec      string
+	ReceiptID string // receipts only
+	EventID   string // events only
+	ActionID  string // receipts only
+	Seq       int64  // receipts only
+	Status    string // receipts only
+	TenantID  string
+	AgentID   string
+	IssuedAt  time.Time
+}
+
+// Record is one stored entry: its index in the log and its exact bytes.
+type Record struct {
+	Index int64
+	Leaf  []byte
+}
+
+// Query selects receipts for [Querier.ListReceipts]. Zero fields do not
+// filter. Results are in ledger index order.
+type Query struct {
+	TenantID string
+	AgentID  string
+	ActionID string
+	Status   string
+	// Since and Until bound issued_at: Since <= issued_at < Until.
+	Since time.Time
+	Until time.Time
+	// Cursor is the opaque cursor returned with the previous page; empty
+	// for the first page.
+	Cursor string
+	// Limit bounds the page size; zero or negative means DefaultPageSize,
+	// and it is capped at MaxPageSize.
+	Limit int
+}
+
+// Page sizes for [Query].
+const (
+	DefaultPageSize = 100
+	MaxPageSize     = 1000
+)
+
+// Querier is an optional interface of a [Store] that indexes the receipts
+// it holds. The append path never needs it: a minimal adapter can skip it
+// and [NewQuerier] falls back to scanning the log. Servers, approvals and
+// evidence export use it to find receipts without reading every leaf.
+//
+// A store that implements Querier indexes each leaf when it is appended, in
+// the same transaction, from [ParseHeader]; a leaf that is not a receipt
+// is stored but not indexed as one.
+type Querier interface {
+	// ReceiptByID returns the receipt whose receipt_id is id, or an error
+	// wrapping ErrNotFound.
+	ReceiptByID(ctx context.Context, id string) (Record, error)
+
+	// ActionReceipts returns the receipts of action id in seq order; an
+	// empty slice and a nil error when there are none.
+	ActionReceipts(ctx context.Context, actionID string) ([]Record, error)
+
+	// ListReceipts returns the receipts matching q in index order, at most
+	// the page size, and the cursor of the next page ("" when there are no
+	// more). A malformed cursor is an error.
+	ListReceipts(ctx context.Context, q Query) ([]Record, string, error)
+}
+
+// entryHeader is the JSON shape ParseHeader reads.
+type entryHeader struct {
+	Spec      string `json:"spec"`
+	ReceiptID string `json:"receipt_id"`
+	EventID   string `json:"event_id"`
+	ActionID  string `json:"action_id"`
+	Seq       int64  `json:"seq"`
+	Status    string `json:"status"`
+	TenantID  string `json:"tenant_id"`
+	AgentID   string `json:"agent_id"`
+	IssuedAt  string `json:"issued_at"`
+}
+
+// Entry specs that [ParseHeader] recognises.
+const (
+	SpecReceipt = "oars.receipt.v1"
+	SpecEvent   = "oars.event.v1"
+)
+
+// ParseHeader extracts the indexable fields of an OARS receipt or event
+// leaf. It reports false for a leaf that is not a JSON object with a known
+// spec and the identifying field of that spec (receipt_id and action_id for
+// receipts, event_id for events); such leaves are stored but not indexed.
+// ParseHeader does not verify signatures: indexes are for finding entries,
+// and what is found is verified by its reader.
+func ParseHeader(leaf []byte) (Header, bool) {
+	var h entryHeader
+	if err := json.Unmarshal(leaf, &h); err != nil {
+		return Header{}, false
+	}
+	out := Header{
+		Spec: h.Spec, ReceiptID: h.ReceiptID, EventID: h.EventID, ActionID: h.ActionID,
+		Seq: h.Seq, Status: h.Status, TenantID: h.TenantID, AgentID: h.AgentID,
+	}
+	if h.IssuedAt != "" {
+		t, err := time.Parse(time.RFC3339Nano, h.IssuedAt)
+		if err != nil {
+			return Header{}, false
+		}
+		out.IssuedAt = t.UTC()
+	}
+	switch h.Spec {
+	case SpecReceipt:
+		if h.ReceiptID == "" || h.ActionID == "" || h.Seq < 1 {
+			return Header{}, false
+		}
+	case SpecEvent:
+		if h.EventID == "" {
+			return Header{}, false
+		}
+		out.ReceiptID, out.ActionID, out.Seq, out.Status = "", "", 0, ""
+	default:
+		return Header{}, false
+	}
+	return out, true
+}
