@@ -50,25 +50,48 @@ const (
 // Receipt is one signed transition of one action (format v1). Field order
 // here follows the RFC 8785 order of the JSON names, which the fast encoder
 // relies on.
+//
+// Required members (those without omitempty) are always encoded; optional
+// ones are omitted when empty. [Sign] states which values are valid.
 type Receipt struct {
-	ActionID          string     `json:"action_id"`
-	AgentID           string     `json:"agent_id"`
-	ErrorClass        string     `json:"error_class,omitempty"`
-	InputDigest       string     `json:"input_digest"`
-	IssuedAt          time.Time  `json:"issued_at"`
-	Mode              Mode       `json:"mode"`
-	OutputDigest      string     `json:"output_digest,omitempty"`
-	Policy            *PolicyRef `json:"policy,omitempty"`
-	PrevReceiptDigest string     `json:"prev_receipt_digest,omitempty"`
-	Principal         Principal  `json:"principal"`
-	Reasons           []string   `json:"reasons,omitempty"`
-	ReceiptID         string     `json:"receipt_id"`
-	Resource          Resource   `json:"resource"`
-	Seq               int64      `json:"seq"`
-	Signature         *Signature `json:"signature,omitempty"`
-	Spec              string     `json:"spec"`
-	Status            Status     `json:"status"`
-	TenantID          string     `json:"tenant_id"`
+	// ActionID identifies the action; every receipt of the action repeats it.
+	ActionID string `json:"action_id"`
+	// AgentID is the agent that asked for the action.
+	AgentID string `json:"agent_id"`
+	// ErrorClass classifies why execution failed (never the error text).
+	ErrorClass string `json:"error_class,omitempty"`
+	// InputDigest is the [Digest] of the canonical action input.
+	InputDigest string `json:"input_digest"`
+	// IssuedAt is when the receipt was issued; encoded as RFC 3339 in UTC.
+	IssuedAt time.Time `json:"issued_at"`
+	// Mode says whether the decision was enforced.
+	Mode Mode `json:"mode"`
+	// OutputDigest is the [Digest] of the canonical output of an executed
+	// action.
+	OutputDigest string `json:"output_digest,omitempty"`
+	// Policy names the policy set that decided the action.
+	Policy *PolicyRef `json:"policy,omitempty"`
+	// PrevReceiptDigest is the [Digest] of the canonical bytes of the
+	// previous signed receipt of the action; empty when Seq is 1.
+	PrevReceiptDigest string `json:"prev_receipt_digest,omitempty"`
+	// Principal is who the action is for.
+	Principal Principal `json:"principal"`
+	// Reasons are human-readable reasons for the decision.
+	Reasons []string `json:"reasons,omitempty"`
+	// ReceiptID identifies this receipt.
+	ReceiptID string `json:"receipt_id"`
+	// Resource is what the action touches.
+	Resource Resource `json:"resource"`
+	// Seq is the 1-based number of this transition within the action.
+	Seq int64 `json:"seq"`
+	// Signature is set by [Sign]; it covers every other member.
+	Signature *Signature `json:"signature,omitempty"`
+	// Spec is always [Spec].
+	Spec string `json:"spec"`
+	// Status is the state the action reached with this receipt.
+	Status Status `json:"status"`
+	// TenantID is the tenant the action belongs to.
+	TenantID string `json:"tenant_id"`
 }
 
 // Principal is who an action is for: the user, and the chain of actors that

@@ -1,0 +1,69 @@
+// Command oars is the OARS command-line tool: it canonicalizes JSON,
+// generates signing keys, verifies receipts, and lints and tests policies.
+//
+// Usage:
+//
+//	oars jcs < in.json > canonical.json
+//	oars keygen --out signing.key
+//	oars verify receipt FILE --jwks FILE
+//	oars policy lint FILE...
+//	oars policy test DIR
+//
+// Exit status: 0 on success, 1 when a check fails, 2 on a usage error.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command runs one subcommand and returns its exit status.
+type command func(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int
+
+var commands = map[string]struct {
+	run     command
+	summary string
+}{
+	"jcs":    {cmdJCS, "canonicalize JSON from stdin (RFC 8785) to stdout"},
+	"keygen": {cmdKeygen, "generate an Ed25519 signing key"},
+	"verify": {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE"},
+	"policy": {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
+}
+
+var commandOrder = []string{"jcs", "keygen", "verify", "policy"}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	c, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "oars: unknown command %q\n", args[0])
+		usage(stderr)
+		return 2
+	}
+	return c.run(ctx, args[1:], stdin, stdout, stderr)
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: oars <command> [arguments]")
+	fmt.Fprintln(w, "\ncommands:")
+	for _, name := range commandOrder {
+		fmt.Fprintf(w, "  %-8s %s\n", name, commands[name].summary)
+	}
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/oarsdev/oars/receipt"
+)
+
+// golden returns the path of a golden file of package receipt.
+func golden(name string) string {
+	return filepath.Join("..", "..", "receipt", "testdata", "golden", name)
+}
+
+func writeTemp(t *testing.T, name string, data []byte) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), name)
+	require.NoError(t, os.WriteFile(path, data, 0o644))
+	return path
+}
+
+func readGolden(t *testing.T, name string) []byte {
+	t.Helper()
+	data, err := os.ReadFile(golden(name))
+	require.NoError(t, err)
+	return data
+}
+
+func goldenChain(t *testing.T, name string) []json.RawMessage {
+	t.Helper()
+	var items []json.RawMessage
+	require.NoError(t, json.Unmarshal(readGolden(t, name), &items))
+	return items
+}
+
+func joinArray(items ...json.RawMessage) []byte {
+	parts := make([][]byte, len(items))
+	for i, it := range items {
+		parts[i] = it
+	}
+	return append(append([]byte("[\n"), bytes.Join(parts, []byte(",\n"))...), "\n]\n"...)
+}
+
+func TestCmdVerify(t *testing.T) {
+	jwks := golden("jwks.json")
+	const kid = "oars:23e4bb144b7e6efa"
+	denied := readGolden(t, "denied.json")
+	approval := goldenChain(t, "chain_approval.json")
+
+	otherKey, _, err := receipt.GenerateKey("other")
+	require.NoError(t, err)
+	otherSet, err := receipt.NewKeySet(otherKey)
+	require.NoError(t, err)
+	otherJWKS, err := otherSet.MarshalJWKS()
+	require.NoError(t, err)
+
+	var pretty bytes.Buffer
+	require.NoError(t, json.Indent(&pretty, denied, "", "  "))
+
+	tests := []struct {
+		name       string
+		args       []string
+		stdin      string
+		wantCode   int
+		wantStdout string
+		stderrHas  string
+	}{
+		{
+			name:       "one receipt",
+			args:       []string{"receipt", golden("denied.json"), "--jwks", jwks},
+			wantCode:   0,
+			wantStdout: "ok: receipt rcpt_d1 (action act_denied, seq 1, status denied) signed by " + kid + "\n",
+		},
+		{
+			name:       "flags first",
+			args:       []string{"receipt", "--jwks=" + jwks, writeTemp(t, "pretty.json", pretty.Bytes())},
+			wantCode:   0,
+			wantStdout: "ok: receipt rcpt_d1 (action act_denied, seq 1, status denied) signed by " + kid + "\n",
+		},
+		{
+			name:     "chain",
+			args:     []string{"receipt", golden("chain_approval.json"), "--jwks", jwks},
+			wantCode: 0,
+			wantStdout: "ok: receipt rcpt_p1 (action act_approval, seq 1, status pending_approval) signed by " + kid + "\n" +
+				"ok: receipt rcpt_p2 (action act_approval, seq 2, status vote) signed by " + kid + "\n" +
+				"ok: receipt rcpt_p3 (action act_approval, seq 3, status approved) signed by " + kid + "\n",
+		},
+		{
+			name:       "stdin",
+			args:       []string{"receipt", "-", "--jwks", jwks},
+			stdin:      string(denied),
+			wantCode:   0,
+			wantStdout: "ok: receipt rcpt_d1 (action act_denied, seq 1, status denied) signed by " + kid + "\n",
+		},
+		{
+			name:       "tampered field",
+			args:       []string{"receipt", writeTemp(t, "r.json", bytes.Replace(denied, []byte(`"denied"`), []byte(`"allowed"`), 1)), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: signature: signature does not verify\n",
+		},
+		{
+			name:       "unknown key",
+			args:       []string{"receipt", golden("denied.json"), "--jwks", writeTemp(t, "jwks.json", otherJWKS)},
+			wantCode:   1,
+			wantStdout: "invalid: unknown key: unknown key id\n",
+		},
+		{
+			name:       "not JSON",
+			args:       []string{"receipt", writeTemp(t, "r.json", denied[:40]), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: parse: json: syntax error at /agent_id (offset 40)\n",
+		},
+		{
+			name:       "duplicate key",
+			args:       []string{"receipt", writeTemp(t, "r.json", append([]byte(`{"seq":1,`), denied[1:]...)), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: canonical: json: duplicate key at /seq (offset " + strconv.Itoa(bytes.Index(denied, []byte(`"seq"`))+8) + ")\n",
+		},
+		{
+			name:       "not a receipt",
+			args:       []string{"receipt", golden("event_policy_reloaded.json"), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: format: not valid v1: spec is not oars.receipt.v1\n",
+		},
+		{
+			name:       "chain out of order",
+			args:       []string{"receipt", writeTemp(t, "c.json", joinArray(approval[0], approval[2], approval[1])), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: seq: receipt 2: bad seq: seq 3 follows seq 1\n",
+		},
+		{
+			name:       "chain of two actions",
+			args:       []string{"receipt", writeTemp(t, "c.json", joinArray(approval[0], goldenChain(t, "chain_allowed_executed.json")[1])), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: chain: receipt 2: broken chain: action_id differs from the previous receipt's\n",
+		},
+		{
+			name:       "chain with a duplicate key",
+			args:       []string{"receipt", writeTemp(t, "c.json", []byte(`[{"a":1,"a":2}]`)), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: canonical: json: duplicate key at /0/a (offset 8)\n",
+		},
+		{
+			name:       "empty chain",
+			args:       []string{"receipt", writeTemp(t, "c.json", []byte(`[]`)), "--jwks", jwks},
+			wantCode:   1,
+			wantStdout: "invalid: chain: broken chain: no receipts\n",
+		},
+		{name: "no kind", args: nil, wantCode: 2, stderrHas: "usage: oars verify receipt"},
+		{name: "unknown kind", args: []string{"ledger"}, wantCode: 2, stderrHas: `unknown kind "ledger"`},
+		{name: "no file", args: []string{"receipt", "--jwks", jwks}, wantCode: 2, stderrHas: "want exactly one receipt FILE"},
+		{name: "two files", args: []string{"receipt", "a", "b", "--jwks", jwks}, wantCode: 2, stderrHas: "want exactly one receipt FILE"},
+		{name: "no jwks", args: []string{"receipt", golden("denied.json")}, wantCode: 2, stderrHas: "--jwks FILE is required"},
+		{name: "jwks URL", args: []string{"receipt", golden("denied.json"), "--jwks", "https://example.com/.well-known/oap/jwks.json"}, wantCode: 2, stderrHas: "--jwks URL is not supported yet"},
+		{name: "jwks http URL", args: []string{"receipt", golden("denied.json"), "--jwks", "http://localhost/jwks.json"}, wantCode: 2, stderrHas: "--jwks URL is not supported yet"},
+		{name: "missing receipt file", args: []string{"receipt", filepath.Join(t.TempDir(), "nope.json"), "--jwks", jwks}, wantCode: 2, stderrHas: "oars verify: read receipt: "},
+		{name: "missing jwks file", args: []string{"receipt", golden("denied.json"), "--jwks", filepath.Join(t.TempDir(), "nope.json")}, wantCode: 2, stderrHas: "oars verify: read JWKS: "},
+		{name: "jwks with a private key", args: []string{"receipt", golden("denied.json"), "--jwks", writeTemp(t, "jwks.json", privateJWKS(t))}, wantCode: 2, stderrHas: "holds private key material"},
+		{name: "empty jwks", args: []string{"receipt", golden("denied.json"), "--jwks", writeTemp(t, "jwks.json", []byte(`{"keys":[]}`))}, wantCode: 2, stderrHas: "empty key set"},
+		{name: "unknown flag", args: []string{"receipt", golden("denied.json"), "--jwks", jwks, "--fast"}, wantCode: 2, stderrHas: "flag provided but not defined"},
+		{name: "help", args: []string{"--help"}, wantCode: 0, wantStdout: verifyUsageText},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := cliRun(cmdVerify, tt.stdin, tt.args...)
+			assert.Equal(t, tt.wantCode, code, "cmdVerify(%q); stdout: %s stderr: %s", tt.args, stdout, stderr)
+			assert.Equal(t, tt.wantStdout, stdout, "cmdVerify(%q) stdout", tt.args)
+			if tt.stderrHas != "" {
+				assert.Contains(t, stderr, tt.stderrHas)
+			} else if tt.wantCode != 2 {
+				assert.Empty(t, stderr)
+			}
+		})
+	}
+}
+
+func privateJWKS(t *testing.T) []byte {
+	t.Helper()
+	s, key, err := receipt.GenerateKey("k")
+	require.NoError(t, err)
+	priv, err := receipt.MarshalPrivateKey(s.KeyID(), key)
+	require.NoError(t, err)
+	return []byte(`{"keys":[` + string(priv) + `]}`)
+}
+
+func TestCmdVerifyPrintable(t *testing.T) {
+	assert.Equal(t, "act_1", verifyPrintable("act_1"))
+	assert.Equal(t, `"a\nb\x1b[31m"`, verifyPrintable("a\nb\x1b[31m"))
+	assert.True(t, strings.HasPrefix(verifyPrintable("\u202e"), `"`))
+}

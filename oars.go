@@ -1,0 +1,597 @@
+// Package oars governs what AI agents do.
+//
+// Every tool call an agent wants to make becomes an [Action]. A [Guard]
+// decides it with policies, runs it when allowed, and writes a signed
+// receipt for every step into a verifiable Merkle ledger, so that an
+// auditor can later prove what happened without trusting the operator.
+//
+// # The pipeline
+//
+// [Guard.Decide] validates the action, checks its identity, evaluates the
+// policy set and appends a signed decision receipt (allowed, denied or
+// pending_approval) to the ledger. [Guard.Do] does the same and then, only
+// if the action is allowed and its decision receipt is durably in the
+// ledger, runs the caller's [ExecFunc] and appends an executed or failed
+// receipt chained to the decision.
+//
+// # Failing closed
+//
+// An error in any stage (identity, policy evaluation, signing, ledger
+// append) means the ExecFunc is never called. The errors are wrapped so
+// callers can branch with errors.Is on [ErrInvalidAction], [ErrIdentity],
+// [ErrPolicy], [ErrSigning] and [ErrLedger].
+//
+// # Shadow mode
+//
+// A Guard built with [WithShadowMode] records every decision with receipt
+// mode "shadow" but never blocks: Do executes even actions the policies
+// would deny. Single policies can be in shadow mode too (see package
+// policy); their would-be decisions are recorded beside the enforced one.
+package oars
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/google/uuid"
+
+	"github.com/oarsdev/oars/ledger"
+	"github.com/oarsdev/oars/policy"
+	"github.com/oarsdev/oars/receipt"
+)
+
+// Errors returned by [Guard.Decide] and [Guard.Do]. Test for them with
+// errors.Is; the wrapped message says what failed without echoing input.
+var (
+	// ErrInvalidAction: the action is malformed (missing or oversized
+	// fields, input that is not strict JSON). Nothing was recorded.
+	ErrInvalidAction = errors.New("oars: invalid action")
+	// ErrIdentity: the identity check refused the action. Nothing was
+	// executed.
+	ErrIdentity = errors.New("oars: identity check failed")
+	// ErrPolicy: policy evaluation failed (for example the cost limit was
+	// exceeded). A denied receipt is recorded when the ledger allows it.
+	ErrPolicy = errors.New("oars: policy evaluation failed")
+	// ErrSigning: a receipt could not be signed. Nothing was executed.
+	ErrSigning = errors.New("oars: signing failed")
+	// ErrLedger: a receipt could not be appended to the ledger. When this
+	// happens for the decision receipt, nothing was executed.
+	ErrLedger = errors.New("oars: ledger append failed")
+	// ErrDenied: Do refused to execute because the action was denied.
+	ErrDenied = errors.New("oars: action denied")
+	// ErrPendingApproval: Do did not execute because the action needs
+	// human approval.
+	ErrPendingApproval = errors.New("oars: action pending approval")
+	// ErrInvalidOutput: the ExecFunc returned output that is not strict
+	// JSON; the action is recorded as failed.
+	ErrInvalidOutput = errors.New("oars: invalid exec output")
+)
+
+// Limits on action fields. Longer values are rejected with
+// [ErrInvalidAction].
+const (
+	// MaxIDLength bounds identifiers: tenant, agent, user, tool, operation
+	// and action ids.
+	MaxIDLength = 256
+	// MaxTargetLength bounds Resource.Target.
+	MaxTargetLength = 4096
+	// DefaultMaxInputBytes is the default bound on Action.Input.
+	DefaultMaxInputBytes = 1 << 20
+)
+
+// Resource is what an action touches: a tool, one of its operations, and
+// an optional target (for example "order/1234").
+type Resource = receipt.Resource
+
+// Principal is who an action is for: the user, their roles, and the chain
+// of actors acting on the user's behalf (outermost first).
+type Principal struct {
+	UserID     string
+	Roles      []string
+	Delegation []receipt.DelegationHop
+}
+
+// Action is one tool call an agent wants to make.
+type Action struct {
+	// ID identifies the action. Leave it empty to have the Guard generate
+	// one (a UUIDv7).
+	ID        string
+	TenantID  string
+	AgentID   string
+	Principal Principal
+	Resource  Resource
+	// Input is the tool call's arguments as JSON. It must be strict JSON
+	// (no duplicate keys, valid UTF-8, finite numbers, bounded nesting).
+	// Empty means {}.
+	Input json.RawMessage
+	// Request is request metadata (client address, trace id, …), visible
+	// to policies as context.request. It is not recorded in receipts.
+	Request map[string]string
+}
+
+// ExecFunc executes an allowed action and returns its output as JSON. The
+// output's digest is recorded in the executed receipt; the output itself
+// is not. A nil output is recorded as JSON null.
+type ExecFunc func(ctx context.Context, a *Action) (json.RawMessage, error)
+
+// Entry is one receipt as recorded: the parsed receipt, its exact signed
+// canonical bytes (the ledger leaf), and its index in the ledger.
+type Entry struct {
+	Receipt *receipt.Receipt
+	Bytes   []byte
+	Index   int64
+}
+
+// Outcome is what happened to an action in one call.
+type Outcome struct {
+	// ActionID is the action's id, generated if the Action had none.
+	ActionID string
+	// Status is the action's status after the call: the status of the
+	// last receipt written.
+	Status receipt.Status
+	// Decision is the policy decision; nil if evaluation failed.
+	Decision *policy.Decision
+	// Receipts are the receipts written by this call, in order.
+	Receipts []Entry
+	// Output is the ExecFunc's output (Do only).
+	Output json.RawMessage
+}
+
+// Allowed reports whether the decision allowed execution. In shadow mode
+// every decision allows execution.
+func (o *Outcome) Allowed() bool {
+	if o == nil || len(o.Receipts) == 0 {
+		return false
+	}
+	first := o.Receipts[0].Receipt
+	return first.Status == receipt.StatusAllowed || first.Mode == receipt.ModeShadow
+}
+
+// IdentityCheck verifies that the principal, agent and tenant of an action
+// are who the caller's credentials say they are. Returning an error refuses
+// the action (fail closed).
+type IdentityCheck func(ctx context.Context, a *Action) error
+
+// Option configures a [Guard].
+type Option func(*config) error
+
+type config struct {
+	clock         func() time.Time
+	newID         func() string
+	logger        *slog.Logger
+	identity      IdentityCheck
+	shadow        bool
+	maxInputBytes int
+}
+
+// WithClock sets the clock used for issued_at and policy context.time.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) error {
+		if now == nil {
+			return errors.New("oars: WithClock: nil clock")
+		}
+		c.clock = now
+		return nil
+	}
+}
+
+// WithIDGenerator sets the generator of action and receipt ids. It must
+// return unique, non-empty ids and be safe for concurrent use.
+func WithIDGenerator(newID func() string) Option {
+	return func(c *config) error {
+		if newID == nil {
+			return errors.New("oars: WithIDGenerator: nil generator")
+		}
+		c.newID = newID
+		return nil
+	}
+}
+
+// WithLogger sets the logger. The default discards.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *config) error {
+		if l == nil {
+			return errors.New("oars: WithLogger: nil logger")
+		}
+		c.logger = l
+		return nil
+	}
+}
+
+// WithIdentityCheck installs a check run on every action before policy.
+func WithIdentityCheck(check IdentityCheck) Option {
+	return func(c *config) error {
+		if check == nil {
+			return errors.New("oars: WithIdentityCheck: nil check")
+		}
+		c.identity = check
+		return nil
+	}
+}
+
+// WithShadowMode makes the Guard record decisions with mode "shadow" and
+// never block: Do executes even when the policies deny or require approval.
+// Use it to roll out policies safely.
+func WithShadowMode() Option {
+	return func(c *config) error {
+		c.shadow = true
+		return nil
+	}
+}
+
+// WithMaxInputBytes bounds the size of Action.Input (default
+// [DefaultMaxInputBytes]).
+func WithMaxInputBytes(n int) Option {
+	return func(c *config) error {
+		if n <= 0 {
+			return fmt.Errorf("oars: WithMaxInputBytes: %d is not positive", n)
+		}
+		c.maxInputBytes = n
+		return nil
+	}
+}
+
+// Guard decides, executes and records actions. It is safe for concurrent
+// use by many goroutines.
+type Guard struct {
+	policies atomic.Pointer[policy.Set]
+	keys     *receipt.KeySet
+	ledger   *ledger.Ledger
+	cfg      config
+}
+
+// New returns a Guard that decides with policies, signs receipts with the
+// active key of keys, and appends them to l.
+func New(policies *policy.Set, keys *receipt.KeySet, l *ledger.Ledger, opts ...Option) (*Guard, error) {
+	if policies == nil {
+		return nil, errors.New("oars: new: nil policy set")
+	}
+	if keys == nil || keys.Active() == nil {
+		return nil, errors.New("oars: new: key set has no active signing key")
+	}
+	if l == nil {
+		return nil, errors.New("oars: new: nil ledger")
+	}
+	cfg := config{
+		clock:         time.Now,
+		newID:         newUUID,
+		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		maxInputBytes: DefaultMaxInputBytes,
+	}
+	for _, o := range opts {
+		if err := o(&cfg); err != nil {
+			return nil, err
+		}
+	}
+	g := &Guard{keys: keys, ledger: l, cfg: cfg}
+	g.policies.Store(policies)
+	return g, nil
+}
+
+func newUUID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		// crypto/rand does not fail on supported platforms; fall back to v4,
+		// which panics only if it does.
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// Policies returns the policy set in force.
+func (g *Guard) Policies() *policy.Set { return g.policies.Load() }
+
+// SetPolicies replaces the policy set in force. Decisions already under way
+// finish with the set they started with.
+func (g *Guard) SetPolicies(s *policy.Set) error {
+	if s == nil {
+		return errors.New("oars: set policies: nil policy set")
+	}
+	g.policies.Store(s)
+	return nil
+}
+
+// Ledger returns the ledger the Guard appends to.
+func (g *Guard) Ledger() *ledger.Ledger { return g.ledger }
+
+// Decide decides a, appends the signed decision receipt to the ledger, and
+// returns the outcome: status allowed, denied or pending_approval. A denial
+// is not an error. On error the returned Outcome, if not nil, describes the
+// receipts that were recorded (for example a denied receipt after a policy
+// evaluation error).
+func (g *Guard) Decide(ctx context.Context, a *Action) (*Outcome, error) {
+	out, _, err := g.decide(ctx, a)
+	return out, err
+}
+
+// Do decides a like [Guard.Decide] and, only if it is allowed and its
+// decision receipt is durably recorded, runs exec and records an executed
+// receipt (with the digest of exec's output) or a failed receipt (with an
+// error class, never the error text). It returns [ErrDenied] or
+// [ErrPendingApproval] when the action may not run now, and exec's error
+// (wrapped) when it failed.
+func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, error) {
+	if exec == nil {
+		return nil, fmt.Errorf("%w: nil exec function", ErrInvalidAction)
+	}
+	out, st, err := g.decide(ctx, a)
+	if err != nil {
+		return out, err
+	}
+	st.digest = receipt.Digest(out.Receipts[0].Bytes)
+	if !out.Allowed() {
+		if out.Status == receipt.StatusPendingApproval {
+			return out, ErrPendingApproval
+		}
+		return out, ErrDenied
+	}
+	output, execErr := exec(ctx, a)
+	var canonical []byte
+	if execErr == nil {
+		if len(output) == 0 {
+			output = json.RawMessage("null")
+		}
+		var cerr error
+		canonical, cerr = receipt.Canonicalize(output)
+		if cerr != nil {
+			execErr = fmt.Errorf("%w: %w", ErrInvalidOutput, cerr)
+		}
+	}
+	next := st.next(g)
+	if execErr != nil {
+		next.Status = receipt.StatusFailed
+		next.ErrorClass = ErrorClass(execErr)
+	} else {
+		next.Status = receipt.StatusExecuted
+		next.OutputDigest = receipt.Digest(canonical)
+	}
+	if err := g.record(ctx, out, next); err != nil {
+		g.cfg.logger.ErrorContext(ctx, "recording execution result failed",
+			slog.String("action_id", out.ActionID), slog.String("status", string(next.Status)), slog.Any("error", err))
+		out.Output = output
+		return out, err
+	}
+	if execErr != nil {
+		return out, fmt.Errorf("oars: exec: %w", execErr)
+	}
+	out.Output = output
+	return out, nil
+}
+
+// ErrorClass returns the class of an execution error recorded in failed
+// receipts: "timeout", "cancelled", "invalid_output", the value of an
+// ErrorClass() string method anywhere in the chain, or "error". It never
+// returns the error's text, which may hold secrets.
+func ErrorClass(err error) string {
+	var c interface{ ErrorClass() string }
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timeout"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
+	case errors.Is(err, ErrInvalidOutput):
+		return "invalid_output"
+	case errors.As(err, &c) && validClass(c.ErrorClass()):
+		return c.ErrorClass()
+	}
+	return "error"
+}
+
+func validClass(s string) bool {
+	if s == "" || len(s) > 64 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// chainState carries what the next receipt of an action needs.
+type chainState struct {
+	base   receipt.Receipt // the fields every receipt of the action repeats
+	seq    int64
+	digest string
+}
+
+func (st *chainState) next(g *Guard) *receipt.Receipt {
+	r := st.base
+	r.ReceiptID = g.cfg.newID()
+	r.Seq = st.seq + 1
+	r.PrevReceiptDigest = st.digest
+	r.IssuedAt = g.cfg.clock().UTC()
+	return &r
+}
+
+// record signs r, appends it and adds it to out.
+func (g *Guard) record(ctx context.Context, out *Outcome, r *receipt.Receipt) error {
+	signed, err := receipt.Sign(ctx, g.keys.Active(), r)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrSigning, err)
+	}
+	idx, err := g.ledger.Append(ctx, signed)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrLedger, err)
+	}
+	out.Receipts = append(out.Receipts, Entry{Receipt: r, Bytes: signed, Index: idx})
+	out.Status = r.Status
+	return nil
+}
+
+func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, error) {
+	if a == nil {
+		return nil, nil, fmt.Errorf("%w: nil action", ErrInvalidAction)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, fmt.Errorf("oars: decide: %w", err)
+	}
+	if a.ID == "" {
+		a.ID = g.cfg.newID()
+	}
+	if err := g.validate(a); err != nil {
+		return nil, nil, err
+	}
+	input := a.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	canonInput, err := receipt.Canonicalize(input)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+	}
+	if g.cfg.identity != nil {
+		if err := g.cfg.identity(ctx, a); err != nil {
+			return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+		}
+	}
+	var decoded any
+	if err := jsonv2.Unmarshal(canonInput, &decoded); err != nil {
+		return nil, nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+	}
+
+	now := g.cfg.clock().UTC()
+	set := g.policies.Load()
+	in := &policy.Input{
+		ToolID:    a.Resource.ToolID,
+		Operation: a.Resource.Operation,
+		Target:    a.Resource.Target,
+		Input:     decoded,
+		UserID:    a.Principal.UserID,
+		Roles:     a.Principal.Roles,
+		AgentID:   a.AgentID,
+		TenantID:  a.TenantID,
+		Time:      now,
+		Request:   a.Request,
+	}
+	if len(a.Principal.Delegation) > 0 {
+		in.Delegation = make([]policy.Delegation, len(a.Principal.Delegation))
+		for i, h := range a.Principal.Delegation {
+			in.Delegation[i] = policy.Delegation{Subject: h.Subject, Issuer: h.Issuer, Scope: h.Scope}
+		}
+	}
+
+	mode := receipt.ModeEnforce
+	if g.cfg.shadow {
+		mode = receipt.ModeShadow
+	}
+	st := &chainState{base: receipt.Receipt{
+		Spec:        receipt.Spec,
+		ActionID:    a.ID,
+		TenantID:    a.TenantID,
+		AgentID:     a.AgentID,
+		Principal:   receipt.Principal{UserID: a.Principal.UserID, Delegation: a.Principal.Delegation},
+		Resource:    a.Resource,
+		InputDigest: receipt.Digest(canonInput),
+		Mode:        mode,
+	}}
+	out := &Outcome{ActionID: a.ID}
+
+	dec, evalErr := set.Evaluate(ctx, in)
+	r := st.base
+	r.ReceiptID = g.cfg.newID()
+	r.Seq = 1
+	r.IssuedAt = now
+	r.Policy = &receipt.PolicyRef{ID: set.ID(), Version: set.Version(), Digest: set.Digest()}
+	if evalErr != nil {
+		// Fail closed, and leave a trace of the refusal when possible.
+		r.Status = receipt.StatusDenied
+		r.Mode = receipt.ModeEnforce
+		r.ErrorClass = "policy_error"
+		r.Reasons = []string{"policy evaluation failed"}
+		if err := g.record(ctx, out, &r); err != nil {
+			g.cfg.logger.ErrorContext(ctx, "recording policy failure failed",
+				slog.String("action_id", a.ID), slog.Any("error", err))
+		}
+		return out, nil, fmt.Errorf("%w: %w", ErrPolicy, evalErr)
+	}
+	out.Decision = dec
+	switch dec.Effect {
+	case policy.EffectAllow:
+		r.Status = receipt.StatusAllowed
+	case policy.EffectRequireApproval:
+		r.Status = receipt.StatusPendingApproval
+	default:
+		r.Status = receipt.StatusDenied
+	}
+	r.Reasons = dec.Reasons
+	if len(dec.Matched) > 0 {
+		r.Policy.MatchedRules = make([]string, len(dec.Matched))
+		for i, m := range dec.Matched {
+			r.Policy.MatchedRules[i] = m.PolicyID + "/" + m.RuleID
+		}
+	}
+	for _, s := range dec.Shadow {
+		sr := receipt.ShadowResult{ID: s.PolicyID, Version: s.Version, Digest: s.Digest, Effect: string(s.Effect)}
+		for _, m := range s.Matched {
+			sr.MatchedRules = append(sr.MatchedRules, m.PolicyID+"/"+m.RuleID)
+		}
+		r.Policy.Shadow = append(r.Policy.Shadow, sr)
+	}
+	if err := g.record(ctx, out, &r); err != nil {
+		return out, nil, err
+	}
+	st.seq = 1
+	return out, st, nil
+}
+
+func (g *Guard) validate(a *Action) error {
+	fields := []struct {
+		name, value string
+		required    bool
+		max         int
+	}{
+		{"id", a.ID, true, MaxIDLength},
+		{"tenant_id", a.TenantID, true, MaxIDLength},
+		{"agent_id", a.AgentID, true, MaxIDLength},
+		{"principal.user_id", a.Principal.UserID, false, MaxIDLength},
+		{"resource.tool_id", a.Resource.ToolID, true, MaxIDLength},
+		{"resource.operation", a.Resource.Operation, true, MaxIDLength},
+		{"resource.target", a.Resource.Target, false, MaxTargetLength},
+	}
+	for _, f := range fields {
+		if err := checkField(f.value, f.required, f.max); err != nil {
+			return fmt.Errorf("%w: %s %s", ErrInvalidAction, f.name, err)
+		}
+	}
+	for _, role := range a.Principal.Roles {
+		if err := checkField(role, true, MaxIDLength); err != nil {
+			return fmt.Errorf("%w: principal.roles: role %s", ErrInvalidAction, err)
+		}
+	}
+	for _, h := range a.Principal.Delegation {
+		if err := checkField(h.Subject, true, MaxIDLength); err != nil {
+			return fmt.Errorf("%w: principal.delegation: sub %s", ErrInvalidAction, err)
+		}
+	}
+	if len(a.Input) > g.cfg.maxInputBytes {
+		return fmt.Errorf("%w: input is %d bytes, more than the limit of %d", ErrInvalidAction, len(a.Input), g.cfg.maxInputBytes)
+	}
+	return nil
+}
+
+func checkField(v string, required bool, max int) error {
+	switch {
+	case v == "" && required:
+		return errors.New("is required")
+	case len(v) > max:
+		return fmt.Errorf("is longer than %d bytes", max)
+	case !utf8.ValidString(v):
+		return errors.New("is not valid UTF-8")
+	}
+	for _, r := range v {
+		if r < 0x20 || r == 0x7f {
+			return errors.New("contains a control character")
+		}
+	}
+	return nil
+}
