@@ -36,12 +36,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
@@ -73,6 +75,11 @@ var (
 	// ErrInvalidOutput: the ExecFunc returned output that is not strict
 	// JSON; the action is recorded as failed.
 	ErrInvalidOutput = errors.New("oars: invalid exec output")
+	// ErrIdempotencyConflict: the idempotency key was used before for a
+	// different action (another agent, user, resource or input).
+	ErrIdempotencyConflict = errors.New("oars: idempotency key reused for a different action")
+	// ErrNotFound: no action with that id is recorded.
+	ErrNotFound = errors.New("oars: not found")
 )
 
 // Limits on action fields. Longer values are rejected with
@@ -115,6 +122,12 @@ type Action struct {
 	// Request is request metadata (client address, trace id, …), visible
 	// to policies as context.request. It is not recorded in receipts.
 	Request map[string]string
+	// IdempotencyKey, when set, makes the call idempotent: the action id is
+	// derived from the tenant and the key, and a repeated call with the same
+	// key returns the recorded outcome (Outcome.Replayed) without deciding
+	// or executing again. The same key with a different action is refused
+	// with [ErrIdempotencyConflict]. ID must be empty when it is set.
+	IdempotencyKey string
 }
 
 // ExecFunc executes an allowed action and returns its output as JSON. The
@@ -141,8 +154,12 @@ type Outcome struct {
 	Decision *policy.Decision
 	// Receipts are the receipts written by this call, in order.
 	Receipts []Entry
-	// Output is the ExecFunc's output (Do only).
+	// Output is the ExecFunc's output (Do only; nil for a replay).
 	Output json.RawMessage
+	// Replayed reports that the outcome was recorded by an earlier call
+	// with the same idempotency key; Receipts are then the action's
+	// receipts so far and Decision is nil.
+	Replayed bool
 }
 
 // Allowed reports whether the decision allowed execution. In shadow mode
@@ -170,6 +187,19 @@ type config struct {
 	identity      IdentityCheck
 	shadow        bool
 	maxInputBytes int
+	registerer    prometheus.Registerer
+}
+
+// WithMetrics registers the Guard's Prometheus metrics with reg:
+// oars_decisions_total by status and oars_decision_duration_seconds.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *config) error {
+		if reg == nil {
+			return errors.New("oars: WithMetrics: nil registerer")
+		}
+		c.registerer = reg
+		return nil
+	}
 }
 
 // WithClock sets the clock used for issued_at and policy context.time.
@@ -245,7 +275,11 @@ type Guard struct {
 	policies atomic.Pointer[policy.Set]
 	keys     *receipt.KeySet
 	ledger   *ledger.Ledger
+	querier  ledger.Querier
 	cfg      config
+	metrics  *metrics
+	// keyLocks serialise calls that share an idempotency key.
+	keyLocks [64]sync.Mutex
 }
 
 // New returns a Guard that decides with policies, signs receipts with the
@@ -271,7 +305,14 @@ func New(policies *policy.Set, keys *receipt.KeySet, l *ledger.Ledger, opts ...O
 			return nil, err
 		}
 	}
-	g := &Guard{keys: keys, ledger: l, cfg: cfg}
+	g := &Guard{keys: keys, ledger: l, querier: ledger.NewQuerier(l.Store()), cfg: cfg}
+	if cfg.registerer != nil {
+		m, err := newMetrics(cfg.registerer)
+		if err != nil {
+			return nil, err
+		}
+		g.metrics = m
+	}
 	g.policies.Store(policies)
 	return g, nil
 }
@@ -289,16 +330,6 @@ func newUUID() string {
 // Policies returns the policy set in force.
 func (g *Guard) Policies() *policy.Set { return g.policies.Load() }
 
-// SetPolicies replaces the policy set in force. Decisions already under way
-// finish with the set they started with.
-func (g *Guard) SetPolicies(s *policy.Set) error {
-	if s == nil {
-		return errors.New("oars: set policies: nil policy set")
-	}
-	g.policies.Store(s)
-	return nil
-}
-
 // Ledger returns the ledger the Guard appends to.
 func (g *Guard) Ledger() *ledger.Ledger { return g.ledger }
 
@@ -308,7 +339,14 @@ func (g *Guard) Ledger() *ledger.Ledger { return g.ledger }
 // receipts that were recorded (for example a denied receipt after a policy
 // evaluation error).
 func (g *Guard) Decide(ctx context.Context, a *Action) (*Outcome, error) {
+	replay, unlock, err := g.idempotent(ctx, a)
+	if err != nil || replay != nil {
+		return replay, err
+	}
+	defer unlock()
+	start := time.Now()
 	out, _, err := g.decide(ctx, a)
+	g.metrics.observe(out, start)
 	return out, err
 }
 
@@ -322,7 +360,14 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 	if exec == nil {
 		return nil, fmt.Errorf("%w: nil exec function", ErrInvalidAction)
 	}
+	replay, unlock, err := g.idempotent(ctx, a)
+	if err != nil || replay != nil {
+		return replay, err
+	}
+	defer unlock()
+	start := time.Now()
 	out, st, err := g.decide(ctx, a)
+	g.metrics.observe(out, start)
 	if err != nil {
 		return out, err
 	}
@@ -524,18 +569,12 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 		r.Status = receipt.StatusDenied
 	}
 	r.Reasons = dec.Reasons
-	if len(dec.Matched) > 0 {
-		r.Policy.MatchedRules = make([]string, len(dec.Matched))
-		for i, m := range dec.Matched {
-			r.Policy.MatchedRules[i] = m.PolicyID + "/" + m.RuleID
-		}
-	}
+	r.Policy.MatchedRules = matchedRuleNames(dec.Matched)
 	for _, s := range dec.Shadow {
-		sr := receipt.ShadowResult{ID: s.PolicyID, Version: s.Version, Digest: s.Digest, Effect: string(s.Effect)}
-		for _, m := range s.Matched {
-			sr.MatchedRules = append(sr.MatchedRules, m.PolicyID+"/"+m.RuleID)
-		}
-		r.Policy.Shadow = append(r.Policy.Shadow, sr)
+		r.Policy.Shadow = append(r.Policy.Shadow, receipt.ShadowResult{
+			ID: s.PolicyID, Version: s.Version, Digest: s.Digest, Effect: string(s.Effect),
+			MatchedRules: matchedRuleNames(s.Matched),
+		})
 	}
 	if err := g.record(ctx, out, &r); err != nil {
 		return out, nil, err

@@ -408,6 +408,11 @@ func (l *Ledger) loadFrontier(ctx context.Context) error {
 	return nil
 }
 
+// Store returns the store under the Ledger. Use it to read (for example
+// with [NewQuerier]); appending to it directly bypasses the Ledger's hashing
+// and breaks the log.
+func (l *Ledger) Store() Store { return l.store }
+
 // Size returns the number of leaves in the log, as the store reports it (so
 // it includes leaves other Ledgers sharing the store appended).
 func (l *Ledger) Size(ctx context.Context) (int64, error) {
