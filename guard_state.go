@@ -179,4 +179,3 @@ func matchedRuleNames(ms []policy.Match) []string {
 	}
 	return slices.Clip(names)
 }
-

@@ -214,8 +214,8 @@ func TestPendingApprovalCarriesRequirement(t *testing.T) {
 // failingSigner is a Signer whose signing always fails, like an unreachable KMS.
 type failingSigner struct{ pub ed25519.PublicKey }
 
-func (s failingSigner) KeyID() string                { return "kms-key" }
-func (s failingSigner) Public() ed25519.PublicKey    { return s.pub }
+func (s failingSigner) KeyID() string             { return "kms-key" }
+func (s failingSigner) Public() ed25519.PublicKey { return s.pub }
 func (failingSigner) Sign(context.Context, []byte) ([]byte, error) {
 	return nil, errors.New("kms unreachable")
 }

@@ -100,5 +100,17 @@
 //   - Leaves are copied on Append (the caller may reuse its buffers);
 //     slices returned by reads are not modified by the Ledger.
 //
-// The ledgertest package runs a conformance suite against any Store.
+// The ledgertest package (github.com/oarsdev/oars/ledger/ledgertest) runs
+// a conformance suite against any Store; every store of this project passes
+// it, and an adapter's test calls it in one line.
+//
+// # Queries
+//
+// A Store may also implement [Querier], the one optional interface of this
+// package, found by type assertion: it indexes receipt leaves (see
+// [ParseHeader]) in the same transaction that appends them, so receipts can
+// be found by id or action, or listed by tenant, agent, status and
+// issued_at with cursor pagination. [MemStore] does. [NewQuerier] returns a
+// store's own Querier, or for a store without one a querier that scans the
+// log: correct, but O(n) per call, for small logs and tests.
 package ledger

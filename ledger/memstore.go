@@ -13,17 +13,25 @@ import (
 // "durable" means only "visible to later reads": use it for tests, examples
 // and short-lived tools, never as the system of record.
 //
+// MemStore is also a [Querier]: Append indexes each receipt leaf
+// ([ParseHeader]) in memory, under the same lock as the leaves, so queries
+// see exactly the receipts that reads see.
+//
 // A MemStore is safe for concurrent use by multiple goroutines and may be
 // shared by several [Ledger] values. Append copies the leaves it is given;
 // ReadLeaves returns the stored slices themselves, which callers must not
-// modify (as the [Store] contract says).
+// modify (as the [Store] contract says). Query results are copies.
 type MemStore struct {
-	mu     sync.RWMutex
-	leaves [][]byte
-	hashes []tlog.Hash
+	mu       sync.RWMutex
+	leaves   [][]byte
+	hashes   []tlog.Hash
+	receipts receiptIndex
 }
 
-var _ Store = (*MemStore)(nil)
+var (
+	_ Store   = (*MemStore)(nil)
+	_ Querier = (*MemStore)(nil)
+)
 
 // NewMemStore returns an empty MemStore.
 func NewMemStore() *MemStore {
@@ -41,10 +49,11 @@ func (m *MemStore) Size(ctx context.Context) (int64, error) {
 }
 
 // Append stores copies of leaves at [start, start+len(leaves)) together with
-// hashes, atomically. It returns an error wrapping [ErrConflict] if start is
-// not the current size, and another error if ctx is done or the number of
-// hashes is not the number tlog.StoredHashes yields for those leaves; in
-// every error case it stores nothing.
+// hashes, atomically, and indexes the receipts among them. It returns an
+// error wrapping [ErrConflict] if start is not the current size, and another
+// error if ctx is done or the number of hashes is not the number
+// tlog.StoredHashes yields for those leaves; in every error case it stores
+// nothing. A duplicate receipt (see [Querier]) is stored but not indexed.
 func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ledger: memstore: append: %w", err)
@@ -55,9 +64,11 @@ func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, has
 	// Copy outside the lock: the copies are private until published.
 	buf := make([]byte, 0, totalLen(leaves))
 	copied := make([][]byte, len(leaves))
+	headers := make([]Header, len(leaves))
 	for i, leaf := range leaves {
 		buf = append(buf, leaf...)
 		copied[i] = buf[len(buf)-len(leaf) : len(buf) : len(buf)]
+		headers[i], _ = ParseHeader(leaf) // zero Header (no spec) if not an entry
 	}
 
 	m.mu.Lock()
@@ -71,6 +82,9 @@ func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, has
 	}
 	m.leaves = append(m.leaves, copied...)
 	m.hashes = append(m.hashes, hashes...)
+	for i, h := range headers {
+		m.receipts.add(start+int64(i), h)
+	}
 	return nil
 }
 
@@ -118,4 +132,64 @@ func totalLen(leaves [][]byte) int {
 		n += len(l)
 	}
 	return n
+}
+
+// ReceiptByID returns the receipt whose receipt_id is id. It returns an
+// error wrapping [ErrNotFound] if there is none and another error if ctx is
+// done.
+func (m *MemStore) ReceiptByID(ctx context.Context, id string) (Record, error) {
+	if err := ctx.Err(); err != nil {
+		return Record{}, fmt.Errorf("ledger: memstore: receipt by id: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	index, ok := m.receipts.receipt(id)
+	if !ok {
+		return Record{}, fmt.Errorf("ledger: memstore: receipt by id: %w", ErrNotFound)
+	}
+	return m.recordLocked(index), nil
+}
+
+// ActionReceipts returns the receipts of action actionID in seq order, or
+// an empty slice if there are none. It fails only if ctx is done.
+func (m *MemStore) ActionReceipts(ctx context.Context, actionID string) ([]Record, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("ledger: memstore: action receipts: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	return m.recordsLocked(m.receipts.action(actionID)), nil
+}
+
+// ListReceipts returns the receipts matching q in index order, at most the
+// page size of q, and the cursor of the next page ("" when no more match).
+// It returns an error if q.Cursor is malformed or ctx is done.
+func (m *MemStore) ListReceipts(ctx context.Context, q Query) ([]Record, string, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, "", fmt.Errorf("ledger: memstore: list receipts: %w", err)
+	}
+	after, err := parseCursor(q.Cursor)
+	if err != nil {
+		return nil, "", fmt.Errorf("ledger: memstore: list receipts: %w", err)
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	idx, more := m.receipts.query(q, after, pageSize(q.Limit))
+	next := ""
+	if more {
+		next = formatCursor(idx[len(idx)-1])
+	}
+	return m.recordsLocked(idx), next, nil
+}
+
+func (m *MemStore) recordLocked(index int64) Record {
+	return Record{Index: index, Leaf: clone(m.leaves[index])}
+}
+
+func (m *MemStore) recordsLocked(idx []int64) []Record {
+	out := make([]Record, len(idx))
+	for i, x := range idx {
+		out[i] = m.recordLocked(x)
+	}
+	return out
 }

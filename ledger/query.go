@@ -33,17 +33,20 @@ type Record struct {
 }
 
 // Query selects receipts for [Querier.ListReceipts]. Zero fields do not
-// filter. Results are in ledger index order.
+// filter; set fields must all match (string fields exactly, case and all).
+// Results are in ledger index order.
 type Query struct {
 	TenantID string
 	AgentID  string
 	ActionID string
 	Status   string
-	// Since and Until bound issued_at: Since <= issued_at < Until.
+	// Since and Until bound issued_at: Since <= issued_at < Until, compared
+	// as instants (the time zone of the bound does not matter).
 	Since time.Time
 	Until time.Time
-	// Cursor is the opaque cursor returned with the previous page; empty
-	// for the first page.
+	// Cursor is the opaque cursor returned with the previous page of the
+	// same query; empty for the first page. A cursor stays valid while
+	// the log grows: later pages include receipts appended since.
 	Cursor string
 	// Limit bounds the page size; zero or negative means DefaultPageSize,
 	// and it is capped at MaxPageSize.
@@ -64,6 +67,16 @@ const (
 // A store that implements Querier indexes each leaf when it is appended, in
 // the same transaction, from [ParseHeader]; a leaf that is not a receipt
 // is stored but not indexed as one.
+//
+// A receipt whose receipt_id, or whose (action_id, seq), an earlier
+// receipt in the log already has is a duplicate: the earlier one keeps the
+// id. A store either stores the duplicate without indexing it or refuses the
+// whole Append holding it with an error that does not wrap [ErrConflict].
+// (OARS never writes duplicates; this only pins down what a store does with
+// a log that has them.)
+//
+// Implementations are safe for concurrent use, honour ctx, and return
+// Records whose Leaf the caller may keep and modify.
 type Querier interface {
 	// ReceiptByID returns the receipt whose receipt_id is id, or an error
 	// wrapping ErrNotFound.
@@ -74,8 +87,9 @@ type Querier interface {
 	ActionReceipts(ctx context.Context, actionID string) ([]Record, error)
 
 	// ListReceipts returns the receipts matching q in index order, at most
-	// the page size, and the cursor of the next page ("" when there are no
-	// more). A malformed cursor is an error.
+	// the page size, and the cursor of the next page: non-empty exactly
+	// when more matching receipts follow, "" otherwise. A malformed cursor
+	// is an error.
 	ListReceipts(ctx context.Context, q Query) ([]Record, string, error)
 }
 
@@ -100,8 +114,9 @@ const (
 
 // ParseHeader extracts the indexable fields of an OARS receipt or event
 // leaf. It reports false for a leaf that is not a JSON object with a known
-// spec and the identifying field of that spec (receipt_id and action_id for
-// receipts, event_id for events); such leaves are stored but not indexed.
+// spec, the identifying fields of that spec (receipt_id, action_id and a
+// seq of at least 1 for receipts, event_id for events) and an RFC 3339
+// issued_at; such leaves are stored but not indexed. IssuedAt is in UTC.
 // ParseHeader does not verify signatures: indexes are for finding entries,
 // and what is found is verified by its reader.
 func ParseHeader(leaf []byte) (Header, bool) {
@@ -113,13 +128,11 @@ func ParseHeader(leaf []byte) (Header, bool) {
 		Spec: h.Spec, ReceiptID: h.ReceiptID, EventID: h.EventID, ActionID: h.ActionID,
 		Seq: h.Seq, Status: h.Status, TenantID: h.TenantID, AgentID: h.AgentID,
 	}
-	if h.IssuedAt != "" {
-		t, err := time.Parse(time.RFC3339Nano, h.IssuedAt)
-		if err != nil {
-			return Header{}, false
-		}
-		out.IssuedAt = t.UTC()
+	t, err := time.Parse(time.RFC3339Nano, h.IssuedAt)
+	if err != nil {
+		return Header{}, false
 	}
+	out.IssuedAt = t.UTC()
 	switch h.Spec {
 	case SpecReceipt:
 		if h.ReceiptID == "" || h.ActionID == "" || h.Seq < 1 {
