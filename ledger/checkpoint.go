@@ -194,3 +194,44 @@ func parseSize(s string) (int64, error) {
 	}
 	return n, nil
 }
+
+// KeySigner is a signer whose private key the caller need not hold, such
+// as a receipt.Signer backed by a KMS. It must sign with Ed25519.
+type KeySigner interface {
+	Public() ed25519.PublicKey
+	Sign(ctx context.Context, message []byte) ([]byte, error)
+}
+
+// NewCheckpointSignerFrom returns a note signer for checkpoints of the log
+// named origin that signs with s, so receipts and checkpoints can share
+// one key without exposing it. Signatures are made with
+// context.Background, because note signers take no context; s should bound
+// its own I/O.
+func NewCheckpointSignerFrom(origin string, s KeySigner) (note.Signer, error) {
+	if s == nil {
+		return nil, errors.New("ledger: checkpoint signer: nil signer")
+	}
+	vkey, err := VerifierKey(origin, s.Public())
+	if err != nil {
+		return nil, fmt.Errorf("ledger: checkpoint signer: %w", err)
+	}
+	name, rest, _ := strings.Cut(vkey, "+")
+	hashHex, _, _ := strings.Cut(rest, "+")
+	hash, err := strconv.ParseUint(hashHex, 16, 32)
+	if err != nil {
+		return nil, fmt.Errorf("ledger: checkpoint signer: %w", err)
+	}
+	return &keyNoteSigner{name: name, hash: uint32(hash), s: s}, nil
+}
+
+type keyNoteSigner struct {
+	name string
+	hash uint32
+	s    KeySigner
+}
+
+func (k *keyNoteSigner) Name() string    { return k.name }
+func (k *keyNoteSigner) KeyHash() uint32 { return k.hash }
+func (k *keyNoteSigner) Sign(msg []byte) ([]byte, error) {
+	return k.s.Sign(context.Background(), msg)
+}

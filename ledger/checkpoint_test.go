@@ -290,3 +290,52 @@ func TestCheckpointKeys(t *testing.T) {
 	_, err = VerifierKey(testOrigin, pub[:31])
 	assert.Error(t, err, "VerifierKey(short public key)")
 }
+
+// funcSigner signs like a KMS would: the caller never sees the private key.
+type funcSigner struct{ key ed25519.PrivateKey }
+
+func (f funcSigner) Public() ed25519.PublicKey { return f.key.Public().(ed25519.PublicKey) }
+func (f funcSigner) Sign(_ context.Context, msg []byte) ([]byte, error) {
+	return ed25519.Sign(f.key, msg), nil
+}
+
+func TestCheckpointSignerFrom(t *testing.T) {
+	key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{3}, ed25519.SeedSize))
+	s, err := NewCheckpointSignerFrom("example.com/log", funcSigner{key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	direct, err := NewCheckpointSigner("example.com/log", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name() != direct.Name() || s.KeyHash() != direct.KeyHash() {
+		t.Fatalf("NewCheckpointSignerFrom = (%s, %08x), want (%s, %08x)", s.Name(), s.KeyHash(), direct.Name(), direct.KeyHash())
+	}
+	ctx := context.Background()
+	l, err := New(ctx, NewMemStore(), WithCheckpointSigner(s))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := l.Append(ctx, []byte("leaf")); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := l.Checkpoint(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewCheckpointVerifier("example.com/log", funcSigner{key}.Public())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cp, err := ParseCheckpoint(msg, v)
+	if err != nil {
+		t.Fatalf("ParseCheckpoint: %v", err)
+	}
+	if cp.Size != 1 {
+		t.Errorf("checkpoint size = %d, want 1", cp.Size)
+	}
+	if _, err := NewCheckpointSignerFrom("bad origin", funcSigner{key}); err == nil {
+		t.Error("NewCheckpointSignerFrom with a space in the origin succeeded")
+	}
+}
