@@ -8,6 +8,7 @@
 //	oars verify receipt FILE --jwks FILE
 //	oars policy lint FILE...
 //	oars policy test DIR
+//	oars ledger verify --data-dir DIR [--jwks FILE]
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on a usage error.
 package main
@@ -32,9 +33,10 @@ var commands = map[string]struct {
 	"keygen": {cmdKeygen, "generate an Ed25519 signing key"},
 	"verify": {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE"},
 	"policy": {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
+	"ledger": {cmdLedger, "verify a ledger: ledger verify --data-dir DIR [--jwks FILE]"},
 }
 
-var commandOrder = []string{"jcs", "keygen", "verify", "policy"}
+var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

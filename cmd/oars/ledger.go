@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/oarsdev/oars/ledger"
+	"github.com/oarsdev/oars/receipt"
+	"github.com/oarsdev/oars/storage/sqlite"
+)
+
+const ledgerUsageText = `usage: oars ledger verify --data-dir DIR [--jwks FILE]
+
+ledger verify audits a whole ledger offline: it reads every entry,
+recomputes every Merkle hash from the entries alone and compares it with the
+stored one, and, given the public keys, checks each entry's signature and
+that the receipts of each action chain (seq and prev_receipt_digest).
+
+The ledger is DIR/oars.db, opened read-only (never created or migrated).
+The keys are the JWKS in --jwks FILE, or else DIR/jwks.json if it exists;
+without keys only the hashes are checked.
+
+It prints "ok: N entries, root ROOT" and how signatures were checked, and
+exits 0; or prints "invalid: entry I: REASON" naming the first bad entry (or
+"invalid: REASON" for a damaged database) and exits 1. Usage errors, a
+missing ledger, an unreadable JWKS and other failures to read the ledger
+exit 2.
+`
+
+// Files oars ledger looks for in the data directory (as oarsd writes them).
+const (
+	ledgerDBFile   = "oars.db"
+	ledgerJWKSFile = "jwks.json"
+)
+
+// ledgerMaxJWKS bounds the size of the JWKS file oars ledger reads.
+const ledgerMaxJWKS = 16 << 20
+
+// ledgerSource says where the ledger to verify lives; flags fill it and
+// openLedgerStore opens it. A new backend (say --postgres URL) adds a field
+// here, a flag in ledgerFlags and a branch in openLedgerStore.
+type ledgerSource struct {
+	dataDir string
+}
+
+// ledgerFlags registers the flags that choose the ledger on flags.
+func ledgerFlags(flags *flag.FlagSet, src *ledgerSource) {
+	flags.StringVar(&src.dataDir, "data-dir", "", "the data `DIR` holding "+ledgerDBFile)
+}
+
+// openLedgerStore opens the ledger named by src read-only and returns it
+// with its close function.
+func openLedgerStore(ctx context.Context, src ledgerSource) (ledger.Store, func() error, error) {
+	if src.dataDir == "" {
+		return nil, nil, errors.New("--data-dir DIR is required")
+	}
+	fi, err := os.Stat(src.dataDir)
+	switch {
+	case err != nil:
+		return nil, nil, fmt.Errorf("data dir: %w", err)
+	case !fi.IsDir():
+		return nil, nil, fmt.Errorf("data dir %s is not a directory", src.dataDir)
+	}
+	s, err := sqlite.Open(ctx, filepath.Join(src.dataDir, ledgerDBFile), sqlite.WithReadOnly())
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, fmt.Errorf("no ledger (%s) in %s", ledgerDBFile, src.dataDir)
+		}
+		return nil, nil, err
+	}
+	return s, s.Close, nil
+}
+
+// cmdLedger runs `oars ledger verify`. It returns 0 when the ledger
+// verifies, 1 when it does not, and 2 on a usage error.
+func cmdLedger(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, ledgerUsageText)
+		return 2
+	}
+	switch args[0] {
+	case "verify":
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(stdout, ledgerUsageText)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "oars ledger: unknown subcommand %q; want verify\n", args[0])
+		fmt.Fprint(stderr, ledgerUsageText)
+		return 2
+	}
+
+	flags := flag.NewFlagSet("oars ledger verify", flag.ContinueOnError)
+	flags.SetOutput(stderr)
+	var src ledgerSource
+	ledgerFlags(flags, &src)
+	jwksPath := flags.String("jwks", "", "the JWKS `FILE` with the public keys (default DIR/"+ledgerJWKSFile+" if present)")
+	flags.Usage = func() {
+		fmt.Fprint(stderr, ledgerUsageText)
+		fmt.Fprintln(stderr, "\nflags:")
+		flags.PrintDefaults()
+	}
+	if err := flags.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if flags.NArg() > 0 {
+		fmt.Fprintf(stderr, "oars ledger verify: unexpected argument %q\n", flags.Arg(0))
+		flags.Usage()
+		return 2
+	}
+
+	checker, nkeys, err := ledgerChecker(*jwksPath, src.dataDir)
+	if err != nil {
+		fmt.Fprintf(stderr, "oars ledger verify: %v\n", err)
+		return 2
+	}
+	s, closeStore, err := openLedgerStore(ctx, src)
+	if err != nil {
+		return ledgerFail(stdout, stderr, err)
+	}
+	defer closeStore()
+
+	var c ledger.EntryChecker
+	if checker != nil {
+		c = checker
+	}
+	rep, err := ledger.Verify(ctx, s, c)
+	if err != nil {
+		return ledgerFail(stdout, stderr, err)
+	}
+	fmt.Fprintf(stdout, "ok: %d entries, root %s\n", rep.Size, rep.Root)
+	if checker == nil {
+		fmt.Fprintln(stdout, "signatures: not checked (no JWKS)")
+	} else {
+		fmt.Fprintf(stdout, "signatures: checked with %d %s\n", nkeys, ledgerPlural(nkeys, "key", "keys"))
+	}
+	return 0
+}
+
+// ledgerChecker returns the entry checker for the JWKS at jwksPath, or at
+// DIR/jwks.json when jwksPath is empty and that file exists; nil when there
+// are no keys to check with.
+func ledgerChecker(jwksPath, dataDir string) (*receipt.LogChecker, int, error) {
+	if jwksPath == "" {
+		if dataDir == "" {
+			return nil, 0, nil
+		}
+		p := filepath.Join(dataDir, ledgerJWKSFile)
+		if _, err := os.Stat(p); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, 0, nil
+			}
+			return nil, 0, fmt.Errorf("JWKS: %w", err)
+		}
+		jwksPath = p
+	}
+	data, err := ledgerReadFile(jwksPath, ledgerMaxJWKS)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read JWKS: %w", err)
+	}
+	keys, err := receipt.ParseJWKS(data)
+	if err != nil {
+		return nil, 0, err
+	}
+	v, err := receipt.NewVerifier(keys)
+	if err != nil {
+		return nil, 0, err
+	}
+	return receipt.NewLogChecker(v), keys.Len(), nil
+}
+
+// ledgerFail reports a failed open or verification and returns its exit
+// status: 1 when the ledger does not hold together, 2 when it could not be
+// checked (no ledger, a newer schema, an I/O error).
+func ledgerFail(stdout, stderr io.Writer, err error) int {
+	var verr *ledger.VerifyError
+	switch {
+	case errors.As(err, &verr):
+		fmt.Fprintf(stdout, "invalid: entry %d: %s\n", verr.Index, ledgerReason(verr))
+		return 1
+	case errors.Is(err, sqlite.ErrCorrupt):
+		fmt.Fprintf(stdout, "invalid: %v\n", err)
+		return 1
+	}
+	fmt.Fprintf(stderr, "oars ledger verify: %v\n", err)
+	return 2
+}
+
+// ledgerReason says what is wrong with the entry of verr: the hash check
+// that failed, or the receipt check that failed and why.
+func ledgerReason(verr *ledger.VerifyError) string {
+	var rerr *receipt.VerifyError
+	if errors.As(verr.Err, &rerr) {
+		return rerr.Check.String() + ": " + rerr.Err.Error()
+	}
+	if verr.Err != nil && !errors.Is(verr.Err, ledger.ErrTampered) {
+		return verr.Reason + ": " + verr.Err.Error()
+	}
+	return verr.Reason
+}
+
+// ledgerReadFile reads the file at path, failing if it is larger than max
+// bytes.
+func ledgerReadFile(path string, max int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, fmt.Errorf("larger than %d bytes", max)
+	}
+	return data, nil
+}
+
+func ledgerPlural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
