@@ -1,0 +1,154 @@
+// Package identity says who is calling: principals, their roles and tenants,
+// and the authenticators that turn an HTTP request's credentials into a
+// [Principal].
+//
+// # Principals
+//
+// A [Principal] is an authenticated caller: a Subject (a name that may be
+// logged and recorded as the actor of events, never a secret), the [Role]
+// values it holds, the tenants it may act in or read ("*" for all), and, for
+// agent credentials, the agent it is bound to. Servers decide what a caller
+// may do from its roles (which routes) and its tenants (which data); a
+// tenant the caller cannot see is treated as one that does not exist.
+//
+// # Authenticators
+//
+// An [Authenticator] reads the credentials of a request. It returns an
+// error wrapping [ErrNoCredentials] when the request carries none, and
+// [ErrInvalidCredentials] when they are malformed or unknown; servers answer
+// both with 401. [AuthenticatorFunc] adapts a function.
+//
+// [TokenSet] authenticates static API tokens sent as "Authorization: Bearer
+// <secret>". Only the SHA-256 hash of each secret is configured (see
+// [HashToken]); [NewToken] generates secrets. Later authenticators (JWT with
+// JWKS, mTLS, delegation chains, agent passports) implement the same
+// interface.
+package identity
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"slices"
+)
+
+// Errors returned (wrapped) by authenticators. Test for them with
+// errors.Is; messages never include the credentials.
+var (
+	// ErrNoCredentials: the request carries no credentials.
+	ErrNoCredentials = errors.New("identity: no credentials")
+	// ErrInvalidCredentials: the request's credentials are malformed,
+	// unknown, or not accepted.
+	ErrInvalidCredentials = errors.New("identity: invalid credentials")
+)
+
+// Role names what a principal may do. A server maps each of its operations
+// to the roles allowed to perform it.
+type Role string
+
+// The roles.
+const (
+	// RoleAdmin may do everything, including reloading policies.
+	RoleAdmin Role = "admin"
+	// RoleOperator runs the system: submits actions, reads receipts and
+	// policies, reads metrics.
+	RoleOperator Role = "operator"
+	// RoleAuditor reads receipts, ledger entries, proofs and policies.
+	RoleAuditor Role = "auditor"
+	// RoleAgent submits actions (for its bound agent, if it has one) and
+	// reads their receipts.
+	RoleAgent Role = "agent"
+	// RoleApprover decides actions held for approval.
+	RoleApprover Role = "approver"
+)
+
+// Roles returns every role, in a fixed order.
+func Roles() []Role {
+	return []Role{RoleAdmin, RoleOperator, RoleAuditor, RoleAgent, RoleApprover}
+}
+
+// Valid reports whether r is one of the roles of this package.
+func (r Role) Valid() bool {
+	return slices.Contains(Roles(), r)
+}
+
+// AllTenants is the tenant entry that grants access to every tenant.
+const AllTenants = "*"
+
+// Principal is an authenticated caller. Authenticators return a fresh
+// Principal per call, which the caller may keep and modify.
+type Principal struct {
+	// Subject names the caller (for a token, its configured name). It goes
+	// into logs and into the actor of recorded events; it is never a
+	// secret.
+	Subject string
+	// Roles are the roles the caller holds.
+	Roles []Role
+	// Tenants are the tenants the caller may act in and read;
+	// [AllTenants] ("*") means every tenant.
+	Tenants []string
+	// AgentID, if not empty, is the only agent the caller may act as or
+	// read the actions of. Empty means any agent of its tenants.
+	AgentID string
+}
+
+// HasRole reports whether p holds role r. A nil p holds no role.
+func (p *Principal) HasRole(r Role) bool {
+	return p != nil && slices.Contains(p.Roles, r)
+}
+
+// HasAnyRole reports whether p holds at least one of roles.
+func (p *Principal) HasAnyRole(roles ...Role) bool {
+	for _, r := range roles {
+		if p.HasRole(r) {
+			return true
+		}
+	}
+	return false
+}
+
+// AllTenants reports whether p may see every tenant.
+func (p *Principal) AllTenants() bool {
+	return p != nil && slices.Contains(p.Tenants, AllTenants)
+}
+
+// InTenant reports whether p may act in or read tenant tenantID: whether
+// its tenants include tenantID or [AllTenants]. The empty tenant id (an
+// entry that belongs to no tenant) is visible only to principals of all
+// tenants.
+func (p *Principal) InTenant(tenantID string) bool {
+	if p == nil {
+		return false
+	}
+	if p.AllTenants() {
+		return true
+	}
+	return tenantID != "" && slices.Contains(p.Tenants, tenantID)
+}
+
+// MaySeeAgent reports whether p may act as or read the actions of agent
+// agentID: always, unless p is bound to another agent.
+func (p *Principal) MaySeeAgent(agentID string) bool {
+	return p != nil && (p.AgentID == "" || p.AgentID == agentID)
+}
+
+// Authenticator reads the credentials of an HTTP request.
+//
+// Authenticate returns the caller's principal, or an error wrapping
+// [ErrNoCredentials] if r carries no credentials the authenticator
+// understands, [ErrInvalidCredentials] if they are malformed or not valid,
+// or another error if it could not decide (a key server unreachable, ctx
+// done); servers must then refuse the request. It must not read r's body,
+// must be safe for concurrent use, and must never put credentials in its
+// errors.
+type Authenticator interface {
+	Authenticate(ctx context.Context, r *http.Request) (*Principal, error)
+}
+
+// AuthenticatorFunc adapts a function to [Authenticator].
+type AuthenticatorFunc func(ctx context.Context, r *http.Request) (*Principal, error)
+
+// Authenticate returns f(ctx, r).
+func (f AuthenticatorFunc) Authenticate(ctx context.Context, r *http.Request) (*Principal, error) {
+	return f(ctx, r)
+}

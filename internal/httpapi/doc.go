@@ -1,0 +1,99 @@
+// Package httpapi is the HTTP API of oarsd: handlers, authentication,
+// permissions, input defences and metrics over an [oars.Guard] and its
+// ledger. [New] returns one http.Handler; cmd/oarsd wires it into a server
+// with TLS and timeouts.
+//
+// # Routes and permissions
+//
+// Every route except the public ones is authenticated by Config.Auth and
+// then admitted by one permission table (the routes variable), route ×
+// role. A caller needs at least one of the listed roles; otherwise 403
+// forbidden.
+//
+//	route                                   admin operator auditor agent approver
+//	GET  /health                            public (200 {"status":"ok"})
+//	GET  /ready                             public (200, or 503 with the probe's error class)
+//	GET  /.well-known/oap[/]                public (OAP discovery document)
+//	GET  /.well-known/oap/jwks.json         public (receipt keys, current and retired)
+//	GET  /metrics                             x     x       x
+//	POST /v1/actions                          x     x               x
+//	GET  /v1/actions/{id}                     x     x       x       x
+//	GET  /v1/receipts                         x     x       x       x
+//	GET  /v1/receipts/{id}                    x     x       x       x
+//	POST /v1/receipts/verify                  x     x       x       x     x
+//	GET  /v1/ledger/checkpoint                x     x       x       x     x
+//	GET  /v1/ledger/verifier-key              x     x       x       x     x
+//	GET  /v1/ledger/proofs/inclusion          x     x       x       x     x
+//	GET  /v1/ledger/proofs/consistency        x     x       x       x     x
+//	GET  /v1/ledger/entries/{index}           x             x
+//	GET  /v1/policies                         x     x       x
+//	POST /v1/policies/reload                  x
+//
+// Data is scoped in the handlers: an action, receipt or ledger entry of a
+// tenant the caller does not have (identity.Principal.InTenant), or of
+// another agent for a caller bound to one agent, answers 404 exactly like
+// one that does not exist, so the existence of other tenants' data does not
+// leak. Ledger entries that belong to no tenant (events without tenant,
+// foreign leaves) are visible only to callers of all tenants ("*"). Proofs
+// and checkpoints carry only hashes and are open to every role. Policies
+// are not tenant-scoped.
+//
+// # Actions
+//
+// POST /v1/actions takes {tenant_id, agent_id, user_context:{user_id,
+// roles?}, resource:{tool_id, operation, target?}, input:{…}} and an
+// optional Idempotency-Key header, and calls [oars.Guard.Decide]. It
+// answers 201 (200 for an idempotent replay) with {action_id, status,
+// receipts, ledger_indexes, replayed}; receipts are the signed receipts
+// byte for byte and ledger_indexes their indexes in the ledger, for
+// inclusion proofs (GET /v1/actions/{id} and GET /v1/receipts answer the
+// same pair; GET /v1/receipts/{id} sends the index in the
+// Oars-Ledger-Index header). A
+// denied or pending action is still 201: it is a recorded decision, not an
+// HTTP error. The same Idempotency-Key with a different action is 409
+// idempotency_conflict. The tenant must be one of the caller's (404 "tenant
+// not found" otherwise), and a caller bound to an agent may act only as
+// that agent (403). user_context.roles reach the policies only when the
+// caller is an admin or operator; for other callers (agents) they are
+// ignored, since an agent could otherwise grant its user any role.
+//
+// # Errors
+//
+// Errors are JSON: {"error":{"code","message","details":{"request_id"}},
+// "timestamp"}, compatible with OAP's error envelope. Codes come from the
+// OAP enum where one fits (validation_failed, unauthorized, forbidden,
+// not_found, rate_limit_exceeded, internal_server_error,
+// service_unavailable, invalid_policy, idempotency_conflict) plus
+// payload_too_large, method_not_allowed, unsupported_media_type and
+// not_implemented. Messages never hold secrets, credentials, stack traces
+// or input values (field names are quoted); 5xx messages are generic and
+// the cause is logged with the request id.
+//
+// # Defences
+//
+//   - Bodies are bounded (413), must be Content-Type application/json
+//     (415), strict JSON (duplicate keys, invalid UTF-8, excessive nesting
+//     and trailing data are 400 naming the problem and its location), and
+//     are decoded with unknown fields rejected and wrong types reported by
+//     field name.
+//   - Each authenticated principal (by Subject) has a token-bucket rate
+//     limit; beyond it, 429 with Retry-After.
+//   - Every response carries X-Request-Id (the client's if it is a sane
+//     token, else a new one), X-Content-Type-Options: nosniff,
+//     X-Frame-Options: DENY, a Content-Security-Policy of default-src
+//     'none', Referrer-Policy: no-referrer, and Cache-Control: no-store
+//     (the OAP documents may be cached for five minutes).
+//   - CORS headers are sent only for origins listed in Config.CORSOrigins,
+//     matched exactly; preflight requests are answered directly.
+//   - Panics in handlers are recovered, logged and answered 500.
+//
+// # Observability
+//
+// With Config.Registry set, the handler exports oars_http_requests_total
+// {route, code}, oars_http_request_duration_seconds {route} (route is the
+// mux pattern or "unmatched", never the raw path), oars_ledger_size and
+// oars_build_info {version}, and serves the registry at /metrics. Each
+// request is logged at Info with method, route, status, duration, bytes,
+// request id and the caller's subject; never query strings, bodies or
+// credentials.
+package httpapi

@@ -1,0 +1,439 @@
+// Package server wires the OARS packages into the oarsd reference server:
+// data directory, signing key, store, ledger, policies, Guard, tokens and
+// the HTTP API, with TLS and graceful shutdown.
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	_ "embed" // the demo policy
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/identity"
+	"github.com/oarsdev/oars/internal/config"
+	"github.com/oarsdev/oars/internal/httpapi"
+	"github.com/oarsdev/oars/ledger"
+	"github.com/oarsdev/oars/policy"
+	"github.com/oarsdev/oars/receipt"
+	"github.com/oarsdev/oars/storage/postgres"
+	"github.com/oarsdev/oars/storage/sqlite"
+)
+
+// DemoPolicy is the policy a development server uses when none is
+// configured: it exercises allow, deny and require_approval.
+//
+//go:embed demo-policy.yaml
+var DemoPolicy []byte
+
+// Files in the data directory.
+const (
+	DBFile      = "oars.db"
+	KeyFile     = "signing.key"
+	JWKSFile    = "jwks.json"
+	PoliciesDir = "policies"
+)
+
+// Version is reported by the server; set at build time with -ldflags.
+var Version = "dev"
+
+// store is what the server needs of a storage backend.
+type store interface {
+	ledger.Store
+	io.Closer
+}
+
+// Server is a configured oarsd. Create it with [New], run it with
+// [Server.Serve], and it closes its store when Serve returns.
+type Server struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	store   store
+	guard   *oars.Guard
+	ledger  *ledger.Ledger
+	keys    *receipt.KeySet
+	handler http.Handler
+	tls     *tls.Config
+}
+
+// New builds a server from cfg: it creates the data directory (0700), loads
+// or (in development) generates the signing key (0600), opens the store,
+// loads the policies, records the policy set in the ledger, and builds the
+// HTTP API. It fails, naming what to fix, when anything is missing.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
+	s := &Server{cfg: cfg, log: log}
+	if cfg.DataDir != "" {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("server: data dir: %w", err)
+		}
+		if info, err := os.Stat(cfg.DataDir); err == nil && info.Mode().Perm()&0o077 != 0 {
+			log.WarnContext(ctx, "data directory is accessible to other users", slog.String("data_dir", cfg.DataDir), slog.String("mode", info.Mode().Perm().String()))
+		}
+	}
+	signer, err := loadSigner(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	if s.keys, err = loadKeySet(cfg, signer); err != nil {
+		return nil, err
+	}
+
+	if cfg.PostgresURL != "" {
+		s.store, err = postgres.Open(ctx, cfg.PostgresURL)
+	} else {
+		s.store, err = sqlite.Open(ctx, filepath.Join(cfg.DataDir, DBFile))
+	}
+	if err != nil {
+		return nil, fmt.Errorf("server: store: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			s.store.Close()
+		}
+	}()
+
+	cpSigner, err := ledger.NewCheckpointSignerFrom(cfg.Origin, signer)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.ledger, err = ledger.New(ctx, s.store, ledger.WithCheckpointSigner(cpSigner), ledger.WithLogger(log)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	vkey, err := ledger.VerifierKey(cfg.Origin, signer.Public())
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+
+	policyPath, err := policyPath(cfg)
+	if err != nil {
+		return nil, err
+	}
+	set, err := LoadPolicies(policyPath)
+	if err != nil {
+		return nil, err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if s.guard, err = oars.New(set, s.keys, s.ledger, oars.WithLogger(log), oars.WithMetrics(reg)); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if err := s.guard.SetPolicies(ctx, set, "oarsd"); err != nil {
+		return nil, fmt.Errorf("server: recording the policy set: %w", err)
+	}
+
+	tokens, err := tokenSet(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.handler, err = httpapi.New(httpapi.Config{
+		Guard:         s.guard,
+		Ledger:        s.ledger,
+		Keys:          s.keys,
+		Auth:          tokens,
+		Origin:        cfg.Origin,
+		VerifierKey:   vkey,
+		Logger:        log,
+		Registry:      reg,
+		MaxBodyBytes:  cfg.MaxBodyBytes,
+		RateLimit:     cfg.RateLimit,
+		RateBurst:     cfg.RateBurst,
+		CORSOrigins:   cfg.CORSOrigins,
+		PublicBaseURL: cfg.PublicBaseURL,
+		Version:       Version,
+		ReloadPolicies: func(ctx context.Context) (*policy.Set, error) {
+			return LoadPolicies(policyPath)
+		},
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			_, err := s.store.Size(ctx)
+			return err
+		},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	if s.tls, err = tlsConfig(cfg); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Handler returns the HTTP API.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Guard returns the server's Guard.
+func (s *Server) Guard() *oars.Guard { return s.guard }
+
+// Ledger returns the server's ledger.
+func (s *Server) Ledger() *ledger.Ledger { return s.ledger }
+
+// Keys returns the server's key set.
+func (s *Server) Keys() *receipt.KeySet { return s.keys }
+
+// Serve serves on ln until ctx ends, then shuts down gracefully: it stops
+// accepting, lets in-flight requests finish (their receipts are appended
+// before they answer) within the shutdown timeout, and closes the store.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	srv := &http.Server{
+		Handler:           s.handler,
+		ReadTimeout:       s.cfg.ReadTimeout,
+		ReadHeaderTimeout: min(s.cfg.ReadTimeout, 10*time.Second),
+		WriteTimeout:      s.cfg.WriteTimeout,
+		IdleTimeout:       s.cfg.IdleTimeout,
+		MaxHeaderBytes:    64 << 10,
+		TLSConfig:         s.tls,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	mode := "production"
+	if !s.cfg.Production() {
+		mode = "development"
+	}
+	scheme := "http"
+	if s.tls != nil {
+		scheme = "https"
+	}
+	s.log.InfoContext(ctx, "oarsd listening",
+		slog.String("addr", ln.Addr().String()), slog.String("scheme", scheme),
+		slog.String("mode", mode), slog.String("data_dir", s.cfg.DataDir), slog.String("version", Version))
+	if !s.cfg.Production() {
+		s.log.InfoContext(ctx, "development mode: dev tokens dev_admin_token, dev_operator_token, dev_auditor_token are accepted; set OARS_ENV=production to refuse them")
+	}
+
+	errc := make(chan error, 1)
+	go func() {
+		if s.tls != nil {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	var serveErr error
+	select {
+	case serveErr = <-errc:
+	case <-ctx.Done():
+		s.log.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
+		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		serveErr = srv.Shutdown(sctx)
+		cancel()
+		<-errc
+	}
+	if err := s.Close(); err != nil && serveErr == nil {
+		serveErr = err
+	}
+	if errors.Is(serveErr, http.ErrServerClosed) {
+		serveErr = nil
+	}
+	return serveErr
+}
+
+// Close closes the store. Serve calls it.
+func (s *Server) Close() error {
+	if err := s.store.Close(); err != nil {
+		return fmt.Errorf("server: close store: %w", err)
+	}
+	return nil
+}
+
+// loadSigner loads the signing key, generating it in development when it
+// does not exist yet.
+func loadSigner(ctx context.Context, cfg *config.Config, log *slog.Logger) (receipt.Signer, error) {
+	path := cfg.SigningKey
+	if path == "" {
+		path = filepath.Join(cfg.DataDir, KeyFile)
+	}
+	signer, err := receipt.LoadSignerFile(path)
+	if err == nil {
+		return signer, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) || cfg.Production() || cfg.SigningKey != "" {
+		return nil, fmt.Errorf("server: signing key: %w", err)
+	}
+	generated, key, err := receipt.GenerateKey("")
+	if err != nil {
+		return nil, fmt.Errorf("server: signing key: %w", err)
+	}
+	kid := generated.KeyID()
+	if err := receipt.WritePrivateKeyFile(path, kid, key); err != nil {
+		return nil, fmt.Errorf("server: signing key: %w", err)
+	}
+	log.InfoContext(ctx, "generated a development signing key", slog.String("path", path), slog.String("kid", kid))
+	return receipt.LoadSignerFile(path)
+}
+
+// loadKeySet builds the key set: the active signer plus every other key in
+// the data directory's JWKS (retired keys stay valid for old receipts),
+// and writes the JWKS back so offline verifiers find all keys.
+func loadKeySet(cfg *config.Config, signer receipt.Signer) (*receipt.KeySet, error) {
+	ks, err := receipt.NewKeySet(signer)
+	if err != nil {
+		return nil, fmt.Errorf("server: keys: %w", err)
+	}
+	if cfg.DataDir == "" {
+		return ks, nil
+	}
+	path := filepath.Join(cfg.DataDir, JWKSFile)
+	data, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("server: keys: %w", err)
+	default:
+		old, err := receipt.ParseJWKS(data)
+		if err != nil {
+			return nil, fmt.Errorf("server: keys: %s: %w", path, err)
+		}
+		for _, k := range old.Keys() {
+			if k.KeyID == signer.KeyID() {
+				continue
+			}
+			if err := ks.Add(k); err != nil {
+				return nil, fmt.Errorf("server: keys: %w", err)
+			}
+		}
+	}
+	jwks, err := ks.MarshalJWKS()
+	if err != nil {
+		return nil, fmt.Errorf("server: keys: %w", err)
+	}
+	if err := writeFileAtomic(path, jwks, 0o644); err != nil {
+		return nil, fmt.Errorf("server: keys: %w", err)
+	}
+	return ks, nil
+}
+
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Chmod(perm); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}
+
+// policyPath returns the configured policy path, writing the demo policy
+// into the data directory in development when none is configured.
+func policyPath(cfg *config.Config) (string, error) {
+	if cfg.Policy != "" {
+		return cfg.Policy, nil
+	}
+	dir := filepath.Join(cfg.DataDir, PoliciesDir)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", fmt.Errorf("server: policies: %w", err)
+	}
+	demo := filepath.Join(dir, "demo.yaml")
+	if _, err := os.Stat(demo); errors.Is(err, fs.ErrNotExist) {
+		if err := writeFileAtomic(demo, DemoPolicy, 0o600); err != nil {
+			return "", fmt.Errorf("server: policies: %w", err)
+		}
+	}
+	return dir, nil
+}
+
+// LoadPolicies loads a policy file or every policy of a directory into a
+// set.
+func LoadPolicies(path string) (*policy.Set, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("server: policies: %w", err)
+	}
+	var docs []*policy.Policy
+	if info.IsDir() {
+		if docs, err = policy.LoadDir(path); err != nil {
+			return nil, err
+		}
+	} else {
+		p, err := policy.LoadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		docs = []*policy.Policy{p}
+	}
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("server: policies: no policy files in %s", path)
+	}
+	return policy.NewSet(docs...)
+}
+
+// tokenSet builds the API tokens: the configured ones, plus the dev tokens
+// in development.
+func tokenSet(cfg *config.Config) (*identity.TokenSet, error) {
+	var tokens []identity.Token
+	for _, t := range cfg.Tokens {
+		roles := make([]identity.Role, len(t.Roles))
+		for i, r := range t.Roles {
+			roles[i] = identity.Role(r)
+		}
+		tokens = append(tokens, identity.Token{Name: t.Name, Hash: t.TokenSHA256, Roles: roles, Tenants: t.Tenants, AgentID: t.AgentID})
+	}
+	if !cfg.Production() {
+		for _, d := range config.DevTokens {
+			tokens = append(tokens, identity.Token{
+				Name: d.Secret[:len(d.Secret)-len("_token")], Hash: identity.HashToken(d.Secret),
+				Roles: []identity.Role{d.Role}, Tenants: []string{"*"},
+			})
+		}
+	}
+	ts, err := identity.NewTokenSet(tokens)
+	if err != nil {
+		return nil, fmt.Errorf("server: tokens: %w", err)
+	}
+	return ts, nil
+}
+
+// tlsConfig returns the TLS configuration, or nil for plain HTTP.
+func tlsConfig(cfg *config.Config) (*tls.Config, error) {
+	if cfg.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(cfg.TLSCert, cfg.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("server: tls: %w", err)
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if cfg.ClientCA != "" {
+		pem, err := os.ReadFile(cfg.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("server: client_ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("server: client_ca: %s holds no PEM certificate", cfg.ClientCA)
+		}
+		tc.ClientCAs = pool
+		// Clients may still authenticate with tokens; a certificate, when
+		// presented, must chain to the configured CA.
+		tc.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	return tc, nil
+}
