@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -33,6 +36,21 @@ type config struct {
 	maxBatch        int
 	signer          note.Signer
 	conflictRetries int
+	registerer      prometheus.Registerer
+}
+
+// WithMetrics registers the Ledger's Prometheus metrics with reg:
+// oars_ledger_append_batch_leaves (leaves per store write, a histogram),
+// oars_ledger_append_duration_seconds (store write latency) and
+// oars_ledger_append_errors_total.
+func WithMetrics(reg prometheus.Registerer) Option {
+	return func(c *config) error {
+		if reg == nil {
+			return errors.New("ledger: nil metrics registerer")
+		}
+		c.registerer = reg
+		return nil
+	}
 }
 
 // WithLogger sets the logger the Ledger reports commits, conflicts and store
@@ -96,8 +114,9 @@ func WithConflictRetries(n int) Option {
 // which the Ledger re-reads the store and retries. A Ledger starts no
 // goroutines and needs no Close.
 type Ledger struct {
-	store Store
-	cfg   config
+	store   Store
+	cfg     config
+	metrics *metrics
 
 	mu         sync.Mutex
 	queue      []*request // appends waiting for a committer, in arrival order
@@ -154,6 +173,13 @@ func New(ctx context.Context, s Store, opts ...Option) (*Ledger, error) {
 		}
 	}
 	l := &Ledger{store: s, cfg: cfg}
+	if cfg.registerer != nil {
+		m, err := newMetrics(cfg.registerer)
+		if err != nil {
+			return nil, fmt.Errorf("ledger: new: %w", err)
+		}
+		l.metrics = m
+	}
 	if err := l.loadFrontier(ctx); err != nil {
 		return nil, fmt.Errorf("ledger: new: %w", err)
 	}
@@ -359,7 +385,9 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) (int64, error) {
 			l.frontValid = false
 			return 0, fmt.Errorf("ledger: append: %w", err)
 		}
+		began := time.Now()
 		err = l.store.Append(ctx, start, leaves, hashes)
+		l.metrics.commit(len(leaves), time.Since(began), err)
 		if err == nil {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "ledger: committed",
 				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Int("callers", len(batch)))

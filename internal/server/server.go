@@ -105,11 +105,13 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		}
 	}()
 
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cpSigner, err := ledger.NewCheckpointSignerFrom(cfg.Origin, signer)
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
-	if s.ledger, err = ledger.New(ctx, s.store, ledger.WithCheckpointSigner(cpSigner), ledger.WithLogger(log)); err != nil {
+	if s.ledger, err = ledger.New(ctx, s.store, ledger.WithCheckpointSigner(cpSigner), ledger.WithLogger(log), ledger.WithMetrics(reg)); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	vkey, err := ledger.VerifierKey(cfg.Origin, signer.Public())
@@ -126,8 +128,6 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if s.guard, err = oars.New(set, s.keys, s.ledger, oars.WithLogger(log), oars.WithMetrics(reg)); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
