@@ -119,10 +119,20 @@ const (
 // issued_at; such leaves are stored but not indexed. IssuedAt is in UTC.
 // ParseHeader does not verify signatures: indexes are for finding entries,
 // and what is found is verified by its reader.
+//
+// The top level of the leaf is read by a fast scanner that stops at nothing
+// it does not understand: a leaf with escapes in a header field, a
+// non-integer seq or anything unusual is decoded by a full JSON decoder
+// instead. Values outside the header fields are skipped by bracket
+// matching, not validated: a leaf whose header parses may hold invalid JSON
+// elsewhere (the ledger never interprets leaves; readers verify them).
 func ParseHeader(leaf []byte) (Header, bool) {
-	var h entryHeader
-	if err := json.Unmarshal(leaf, &h); err != nil {
-		return Header{}, false
+	h, ok := scanHeader(leaf)
+	if !ok {
+		h = entryHeader{}
+		if err := json.Unmarshal(leaf, &h); err != nil {
+			return Header{}, false
+		}
 	}
 	out := Header{
 		Spec: h.Spec, ReceiptID: h.ReceiptID, EventID: h.EventID, ActionID: h.ActionID,
