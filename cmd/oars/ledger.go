@@ -9,22 +9,32 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
+
+	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/receipt"
+	"github.com/oarsdev/oars/storage/postgres"
 	"github.com/oarsdev/oars/storage/sqlite"
 )
 
 const ledgerUsageText = `usage: oars ledger verify --data-dir DIR [--jwks FILE]
+       oars ledger verify --postgres URL [--schema S] [--jwks FILE]
 
 ledger verify audits a whole ledger offline: it reads every entry,
 recomputes every Merkle hash from the entries alone and compares it with the
 stored one, and, given the public keys, checks each entry's signature and
 that the receipts of each action chain (seq and prev_receipt_digest).
 
-The ledger is DIR/oars.db, opened read-only (never created or migrated).
-The keys are the JWKS in --jwks FILE, or else DIR/jwks.json if it exists;
-without keys only the hashes are checked.
+The ledger is DIR/oars.db, opened read-only (never created or migrated),
+or the PostgreSQL database of --postgres URL (a postgres:// URL or
+key=value connection string; OARS_POSTGRES_URL if the flag is omitted)
+in schema S (default public), read in read-only transactions, so an
+absent or outdated schema is reported, never created or migrated. Give
+exactly one of --data-dir and --postgres. The keys are the JWKS in --jwks
+FILE, or else DIR/jwks.json if it exists; without keys only the hashes
+are checked.
 
 It prints "ok: N entries, root ROOT" and how signatures were checked, and
 exits 0; or prints "invalid: entry I: REASON" naming the first bad entry (or
@@ -42,21 +52,50 @@ const (
 // ledgerMaxJWKS bounds the size of the JWKS file oars ledger reads.
 const ledgerMaxJWKS = 16 << 20
 
+// ledgerPostgresEnv names the environment variable holding the
+// PostgreSQL connection string when --postgres is not given (it may hold a
+// password, which is better kept out of shell history).
+const ledgerPostgresEnv = "OARS_POSTGRES_URL"
+
 // ledgerSource says where the ledger to verify lives; flags fill it and
-// openLedgerStore opens it. A new backend (say --postgres URL) adds a field
-// here, a flag in ledgerFlags and a branch in openLedgerStore.
+// openLedgerStore opens it. A new backend adds a field here, a flag in
+// ledgerFlags and a branch in openLedgerStore.
 type ledgerSource struct {
-	dataDir string
+	dataDir  string
+	postgres string
+	schema   string
 }
 
 // ledgerFlags registers the flags that choose the ledger on flags.
 func ledgerFlags(flags *flag.FlagSet, src *ledgerSource) {
 	flags.StringVar(&src.dataDir, "data-dir", "", "the data `DIR` holding "+ledgerDBFile)
+	flags.StringVar(&src.postgres, "postgres", "", "the PostgreSQL connection `URL` (default $"+ledgerPostgresEnv+")")
+	flags.StringVar(&src.schema, "schema", "", "the PostgreSQL `schema` holding the ledger (default public)")
+}
+
+// check validates the flags of src, taking the connection string from
+// the environment when neither --data-dir nor --postgres is given.
+func (src *ledgerSource) check() error {
+	if src.dataDir == "" && src.postgres == "" {
+		src.postgres = os.Getenv(ledgerPostgresEnv)
+	}
+	switch {
+	case src.dataDir != "" && src.postgres != "":
+		return errors.New("give exactly one of --data-dir DIR and --postgres URL")
+	case src.dataDir == "" && src.postgres == "":
+		return errors.New("--data-dir DIR or --postgres URL is required")
+	case src.schema != "" && src.postgres == "":
+		return errors.New("--schema goes with --postgres")
+	}
+	return nil
 }
 
 // openLedgerStore opens the ledger named by src read-only and returns it
 // with its close function.
 func openLedgerStore(ctx context.Context, src ledgerSource) (ledger.Store, func() error, error) {
+	if src.postgres != "" {
+		return openPostgresLedger(ctx, src)
+	}
 	if src.dataDir == "" {
 		return nil, nil, errors.New("--data-dir DIR is required")
 	}
@@ -75,6 +114,47 @@ func openLedgerStore(ctx context.Context, src ledgerSource) (ledger.Store, func(
 		return nil, nil, err
 	}
 	return s, s.Close, nil
+}
+
+// openPostgresLedger opens the PostgreSQL ledger of src in read-only
+// transactions: an absent or outdated schema makes the migration in
+// postgres.Open fail instead of writing.
+func openPostgresLedger(ctx context.Context, src ledgerSource) (ledger.Store, func() error, error) {
+	schema := src.schema
+	if schema == "" {
+		schema = "public"
+	}
+	s, err := postgres.Open(ctx, readOnlyConnString(src.postgres), postgres.WithSchema(schema))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if errors.As(err, &pgErr) && pgErr.Code == pgReadOnlyTransaction {
+			return nil, nil, fmt.Errorf("no ledger in schema %q (or one of an older version): verify does not create or migrate it; start oarsd on it first", schema)
+		}
+		return nil, nil, err
+	}
+	return s, s.Close, nil
+}
+
+// pgReadOnlyTransaction is PostgreSQL's SQLSTATE for a write attempted in
+// a read-only transaction.
+const pgReadOnlyTransaction = "25006"
+
+// readOnlyConnString returns conn with the session parameter
+// default_transaction_read_only=on added, so that every transaction of the
+// session is read-only. conn is a postgres:// URL or a key=value string;
+// the parameter is added last, overriding any earlier setting.
+func readOnlyConnString(conn string) string {
+	const param = "default_transaction_read_only=on"
+	if strings.HasPrefix(conn, "postgres://") || strings.HasPrefix(conn, "postgresql://") {
+		if strings.Contains(conn, "?") {
+			return conn + "&" + param
+		}
+		return conn + "?" + param
+	}
+	if strings.TrimSpace(conn) == "" {
+		return param
+	}
+	return conn + " " + param
 }
 
 // cmdLedger runs `oars ledger verify`. It returns 0 when the ledger
@@ -114,6 +194,10 @@ func cmdLedger(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 	if flags.NArg() > 0 {
 		fmt.Fprintf(stderr, "oars ledger verify: unexpected argument %q\n", flags.Arg(0))
 		flags.Usage()
+		return 2
+	}
+	if err := src.check(); err != nil {
+		fmt.Fprintf(stderr, "oars ledger verify: %v\n", err)
 		return 2
 	}
 
@@ -186,7 +270,7 @@ func ledgerFail(stdout, stderr io.Writer, err error) int {
 	case errors.As(err, &verr):
 		fmt.Fprintf(stdout, "invalid: entry %d: %s\n", verr.Index, ledgerReason(verr))
 		return 1
-	case errors.Is(err, sqlite.ErrCorrupt):
+	case errors.Is(err, sqlite.ErrCorrupt), errors.Is(err, postgres.ErrCorrupt):
 		fmt.Fprintf(stdout, "invalid: %v\n", err)
 		return 1
 	}

@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"database/sql"
+	"encoding/hex"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/receipt"
+	"github.com/oarsdev/oars/storage/postgres"
 	"github.com/oarsdev/oars/storage/sqlite"
 )
 
@@ -131,6 +135,7 @@ func runLedger(args ...string) (code int, stdout, stderr string) {
 }
 
 func TestCmdLedgerVerify(t *testing.T) {
+	t.Setenv(ledgerPostgresEnv, "") // "no data dir flag" must not find a database
 	signed := newLedgerDir(t, true)
 	unsignedDir := newLedgerDir(t, false)
 
@@ -194,7 +199,9 @@ func TestCmdLedgerVerify(t *testing.T) {
 		},
 		{name: "no subcommand", args: nil, wantCode: 2, stderrHas: "usage: oars ledger verify"},
 		{name: "unknown subcommand", args: []string{"check"}, wantCode: 2, stderrHas: "unknown subcommand"},
-		{name: "no data dir flag", args: []string{"verify"}, wantCode: 2, stderrHas: "--data-dir DIR is required"},
+		{name: "no data dir flag", args: []string{"verify"}, wantCode: 2, stderrHas: "--data-dir DIR or --postgres URL is required"},
+		{name: "both stores", args: []string{"verify", "--data-dir", signed.dir, "--postgres", "postgres://localhost/db"}, wantCode: 2, stderrHas: "exactly one of --data-dir DIR and --postgres URL"},
+		{name: "schema without postgres", args: []string{"verify", "--data-dir", signed.dir, "--schema", "s"}, wantCode: 2, stderrHas: "--schema goes with --postgres"},
 		{name: "extra argument", args: []string{"verify", "--data-dir", signed.dir, "extra"}, wantCode: 2, stderrHas: "unexpected argument"},
 		{name: "unknown flag", args: []string{"verify", "--bogus"}, wantCode: 2, stderrHas: "flag provided but not defined"},
 		{name: "help", args: []string{"help"}, wantCode: 0, wantStdout: ledgerUsageText},
@@ -291,4 +298,194 @@ func TestCmdLedgerVerifyForgedEntry(t *testing.T) {
 	code, stdout, _ = runLedger("verify", "--data-dir", ld.dir)
 	assert.Equal(t, 0, code, "exit code without JWKS (stdout %q)", stdout)
 	assert.Contains(t, stdout, "signatures: not checked (no JWKS)")
+}
+
+// pgLedger is a ledger of signed receipts in a fresh PostgreSQL schema,
+// dropped when the test ends.
+type pgLedger struct {
+	url    string
+	schema string
+	jwks   string // path of the JWKS of the signing key
+	size   int
+	root   string
+}
+
+// newPGLedger seeds a random schema of the database at
+// OARS_TEST_POSTGRES_URL with five signed receipts of two actions, through
+// a ledger.Ledger, and skips the test when the variable is unset.
+func newPGLedger(t *testing.T) *pgLedger {
+	t.Helper()
+	url := os.Getenv("OARS_TEST_POSTGRES_URL")
+	if url == "" {
+		t.Skip("OARS_TEST_POSTGRES_URL not set: skipping the PostgreSQL tests of oars ledger verify")
+	}
+	ctx := t.Context()
+	var rnd [8]byte
+	_, err := rand.Read(rnd[:])
+	require.NoError(t, err)
+	pl := &pgLedger{url: url, schema: "oars_cli_test_" + hex.EncodeToString(rnd[:])}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		conn, err := pgx.Connect(ctx, url)
+		if err != nil {
+			t.Errorf("cleanup: connect: %v", err)
+			return
+		}
+		defer conn.Close(ctx)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("cleanup: drop schema %s: %v", pl.schema, err)
+		}
+	})
+
+	signer, _, err := receipt.GenerateKey("pg-test")
+	require.NoError(t, err)
+	pl.jwks = filepath.Join(t.TempDir(), "jwks.json")
+	writeJWKS(t, pl.jwks, signer)
+
+	s, err := postgres.Open(ctx, url, postgres.WithSchema(pl.schema))
+	require.NoError(t, err, "postgres.Open")
+	defer func() { require.NoError(t, s.Close(), "Close") }()
+	l, err := ledger.New(ctx, s)
+	require.NoError(t, err, "ledger.New")
+	c := chains{}
+	for i, a := range []struct {
+		action string
+		status receipt.Status
+	}{
+		{"act_1", receipt.StatusPendingApproval}, {"act_2", receipt.StatusAllowed},
+		{"act_1", receipt.StatusApproved}, {"act_2", receipt.StatusExecuted}, {"act_1", receipt.StatusExecuted},
+	} {
+		_, err := l.Append(ctx, signReceipt(t, signer, fmt.Sprintf("rcpt_%d", i), a.action, a.status, c))
+		require.NoError(t, err, "Append")
+		pl.size++
+	}
+	root, err := l.TreeHash(ctx, int64(pl.size))
+	require.NoError(t, err, "TreeHash")
+	pl.root = root.String()
+	return pl
+}
+
+// exec runs sql on the test database with the quoted schema name in place
+// of every %s, bypassing the store.
+func (pl *pgLedger) exec(t *testing.T, sql string, args ...any) {
+	t.Helper()
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, pl.url)
+	require.NoError(t, err, "connect")
+	defer conn.Close(ctx)
+	q := strings.ReplaceAll(sql, "%s", pgx.Identifier{pl.schema}.Sanitize())
+	_, err = conn.Exec(ctx, q, args...)
+	require.NoError(t, err, "Exec(%q)", q)
+}
+
+func TestCmdLedgerVerifyPostgres(t *testing.T) {
+	pl := newPGLedger(t)
+	ok := fmt.Sprintf("ok: %d entries, root %s\n", pl.size, pl.root)
+	tests := []struct {
+		name       string
+		args       []string
+		env        string // OARS_POSTGRES_URL
+		wantCode   int
+		wantStdout string
+		stderrHas  string
+	}{
+		{
+			name:       "signed",
+			args:       []string{"verify", "--postgres", pl.url, "--schema", pl.schema, "--jwks", pl.jwks},
+			wantStdout: ok + "signatures: checked with 1 key\n",
+		},
+		{
+			name:       "no keys",
+			args:       []string{"verify", "--postgres", pl.url, "--schema", pl.schema},
+			wantStdout: ok + "signatures: not checked (no JWKS)\n",
+		},
+		{
+			name:       "URL from the environment",
+			args:       []string{"verify", "--schema", pl.schema, "--jwks", pl.jwks},
+			env:        pl.url,
+			wantStdout: ok + "signatures: checked with 1 key\n",
+		},
+		{
+			name:      "absent schema",
+			args:      []string{"verify", "--postgres", pl.url, "--schema", pl.schema + "_absent"},
+			wantCode:  2,
+			stderrHas: "no ledger in schema",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv(ledgerPostgresEnv, tt.env)
+			code, stdout, stderr := runLedger(tt.args...)
+			assert.Equal(t, tt.wantCode, code, "oars ledger %v exit code (stdout %q, stderr %q)", tt.args, stdout, stderr)
+			if tt.wantCode == 0 {
+				assert.Equal(t, tt.wantStdout, stdout, "oars ledger %v stdout", tt.args)
+			}
+			if tt.stderrHas != "" {
+				assert.Contains(t, stderr, tt.stderrHas, "oars ledger %v stderr", tt.args)
+			}
+		})
+	}
+
+	// Verifying an absent schema did not create it.
+	ctx := t.Context()
+	conn, err := pgx.Connect(ctx, pl.url)
+	require.NoError(t, err)
+	defer conn.Close(ctx)
+	var exists bool
+	require.NoError(t, conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)`, pl.schema+"_absent").Scan(&exists))
+	assert.False(t, exists, "oars ledger verify created schema %s_absent", pl.schema)
+}
+
+func TestCmdLedgerVerifyPostgresTampered(t *testing.T) {
+	tests := []struct {
+		name       string
+		sql        string
+		args       []any
+		wantStdout string
+	}{
+		{
+			name:       "leaf rewritten",
+			sql:        `UPDATE %s.oars_leaves SET data = $1 WHERE idx = 3`,
+			args:       []any{[]byte(`{"spec":"oars.receipt.v1","receipt_id":"forged"}`)},
+			wantStdout: "invalid: entry 3: leaf hash mismatch\n",
+		},
+		{
+			name:       "interior hash rewritten",
+			sql:        `UPDATE %s.oars_hashes SET hash = $1 WHERE idx = 2`,
+			args:       []any{make([]byte, 32)},
+			wantStdout: "invalid: entry 1: stored hash mismatch\n",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			pl := newPGLedger(t)
+			pl.exec(t, tt.sql, tt.args...)
+			code, stdout, stderr := runLedger("verify", "--postgres", pl.url, "--schema", pl.schema, "--jwks", pl.jwks)
+			assert.Equal(t, 1, code, "exit code (stdout %q, stderr %q)", stdout, stderr)
+			assert.Equal(t, tt.wantStdout, stdout, "stdout")
+		})
+	}
+
+	t.Run("leaf deleted", func(t *testing.T) {
+		pl := newPGLedger(t)
+		pl.exec(t, `DELETE FROM %s.oars_receipts WHERE idx = 4`)
+		pl.exec(t, `DELETE FROM %s.oars_leaves WHERE idx = 4`)
+		code, stdout, stderr := runLedger("verify", "--postgres", pl.url, "--schema", pl.schema)
+		assert.Equal(t, 1, code, "exit code (stdout %q, stderr %q)", stdout, stderr)
+		assert.True(t, strings.HasPrefix(stdout, "invalid: ") && strings.Contains(stdout, "corrupt"),
+			"stdout = %q, want an invalid line saying the store is corrupt", stdout)
+	})
+}
+
+func TestReadOnlyConnString(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://u:p@h/db", "postgres://u:p@h/db?default_transaction_read_only=on"},
+		{"postgresql://h/db?sslmode=require", "postgresql://h/db?sslmode=require&default_transaction_read_only=on"},
+		{"host=h dbname=db", "host=h dbname=db default_transaction_read_only=on"},
+		{"", "default_transaction_read_only=on"},
+	}
+	for _, tt := range tests {
+		assert.Equal(t, tt.want, readOnlyConnString(tt.in), "readOnlyConnString(%q)", tt.in)
+	}
 }

@@ -1,14 +1,24 @@
 // Command oars is the OARS command-line tool: it canonicalizes JSON,
-// generates signing keys, verifies receipts, and lints and tests policies.
+// generates signing keys, verifies receipts and ledgers, lints and tests
+// policies, reads receipts from an oarsd server and load-tests one.
 //
 // Usage:
 //
 //	oars jcs < in.json > canonical.json
 //	oars keygen --out signing.key
-//	oars verify receipt FILE --jwks FILE
+//	oars verify receipt FILE --jwks FILE|URL
 //	oars policy lint FILE...
 //	oars policy test DIR
 //	oars ledger verify --data-dir DIR [--jwks FILE]
+//	oars ledger verify --postgres URL [--schema S] [--jwks FILE]
+//	oars receipts get ID --server URL [--token T]
+//	oars receipts list --server URL [--token T] [--tenant T] [--all] ...
+//	oars bench --server URL [--token T] --concurrency C --requests N
+//	oars version
+//
+// Commands that call a server take the API token from --token or the
+// OARS_TOKEN environment variable, and talk https, or plain http to a
+// loopback host only.
 //
 // Exit status: 0 on success, 1 when a check fails, 2 on a usage error.
 package main
@@ -29,14 +39,17 @@ var commands = map[string]struct {
 	run     command
 	summary string
 }{
-	"jcs":    {cmdJCS, "canonicalize JSON from stdin (RFC 8785) to stdout"},
-	"keygen": {cmdKeygen, "generate an Ed25519 signing key"},
-	"verify": {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE"},
-	"policy": {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
-	"ledger": {cmdLedger, "verify a ledger: ledger verify --data-dir DIR [--jwks FILE]"},
+	"jcs":      {cmdJCS, "canonicalize JSON from stdin (RFC 8785) to stdout"},
+	"keygen":   {cmdKeygen, "generate an Ed25519 signing key"},
+	"verify":   {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE|URL"},
+	"policy":   {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
+	"ledger":   {cmdLedger, "verify a ledger: ledger verify --data-dir DIR | --postgres URL [--jwks FILE]"},
+	"receipts": {cmdReceipts, "read receipts from a server: receipts get ID | receipts list [filters]"},
+	"bench":    {cmdBench, "load-test a server and check its ledger: bench --server URL"},
+	"version":  {cmdVersion, "print the version of oars"},
 }
 
-var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger"}
+var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger", "receipts", "bench", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -15,12 +15,18 @@ import (
 	"github.com/oarsdev/oars/receipt"
 )
 
-const verifyUsageText = `usage: oars verify receipt FILE --jwks FILE
+const verifyUsageText = `usage: oars verify receipt FILE --jwks FILE|URL
 
-verify receipt checks a signed receipt offline against the public keys of a
-JWKS. FILE holds one receipt, or a JSON array of the receipts of one action
-in order, whose chain (seq 1, 2, 3, … and prev_receipt_digest) is checked
+verify receipt checks a signed receipt against the public keys of a JWKS.
+FILE holds one receipt, or a JSON array of the receipts of one action in
+order, whose chain (seq 1, 2, 3, … and prev_receipt_digest) is checked
 too. FILE - reads stdin.
+
+The JWKS is a file, or a URL it is fetched from (for example
+https://oars.example.com/.well-known/oap/jwks.json): https, or http for a
+loopback host (127.0.0.0/8, ::1, localhost) only, answered within 10 s with
+200 and at most 1 MiB. Fetching keys over the network trusts whoever
+answers at that URL; for an audit, keep a copy of the keys you trust.
 
 It prints "ok: receipt …" for each valid receipt and exits 0, or prints
 "invalid: CHECK: DETAIL" naming the failing check (parse, canonical, format,
@@ -51,7 +57,7 @@ func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 
 	flags := flag.NewFlagSet("oars verify receipt", flag.ContinueOnError)
 	flags.SetOutput(stderr)
-	jwksPath := flags.String("jwks", "", "the JWKS `FILE` with the trusted public keys")
+	jwksPath := flags.String("jwks", "", "the JWKS `FILE` or URL with the trusted public keys")
 	flags.Usage = func() {
 		fmt.Fprint(stderr, verifyUsageText)
 		fmt.Fprintln(stderr, "\nflags:")
@@ -70,10 +76,7 @@ func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		flags.Usage()
 		return 2
 	case *jwksPath == "":
-		fmt.Fprintln(stderr, "oars verify: --jwks FILE is required")
-		return 2
-	case strings.HasPrefix(*jwksPath, "http://") || strings.HasPrefix(*jwksPath, "https://"):
-		fmt.Fprintln(stderr, "oars verify: --jwks URL is not supported yet; download the JWKS and pass its file")
+		fmt.Fprintln(stderr, "oars verify: --jwks FILE|URL is required")
 		return 2
 	}
 	if err := ctx.Err(); err != nil {
@@ -81,9 +84,19 @@ func cmdVerify(ctx context.Context, args []string, stdin io.Reader, stdout, stde
 		return 2
 	}
 
-	jwks, err := verifyReadFile(*jwksPath, stdin)
+	var jwks []byte
+	if isURL(*jwksPath) {
+		c := newHTTPClient(1, httpTimeout)
+		jwks, err = fetchJWKS(ctx, c, *jwksPath)
+		c.CloseIdleConnections()
+	} else {
+		jwks, err = verifyReadFile(*jwksPath, stdin)
+		if err != nil {
+			err = fmt.Errorf("read JWKS: %w", err)
+		}
+	}
 	if err != nil {
-		fmt.Fprintf(stderr, "oars verify: read JWKS: %v\n", err)
+		fmt.Fprintf(stderr, "oars verify: %v\n", err)
 		return 2
 	}
 	keys, err := receipt.ParseJWKS(jwks)

@@ -2,7 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -158,9 +161,7 @@ func TestCmdVerify(t *testing.T) {
 		{name: "unknown kind", args: []string{"ledger"}, wantCode: 2, stderrHas: `unknown kind "ledger"`},
 		{name: "no file", args: []string{"receipt", "--jwks", jwks}, wantCode: 2, stderrHas: "want exactly one receipt FILE"},
 		{name: "two files", args: []string{"receipt", "a", "b", "--jwks", jwks}, wantCode: 2, stderrHas: "want exactly one receipt FILE"},
-		{name: "no jwks", args: []string{"receipt", golden("denied.json")}, wantCode: 2, stderrHas: "--jwks FILE is required"},
-		{name: "jwks URL", args: []string{"receipt", golden("denied.json"), "--jwks", "https://example.com/.well-known/oap/jwks.json"}, wantCode: 2, stderrHas: "--jwks URL is not supported yet"},
-		{name: "jwks http URL", args: []string{"receipt", golden("denied.json"), "--jwks", "http://localhost/jwks.json"}, wantCode: 2, stderrHas: "--jwks URL is not supported yet"},
+		{name: "no jwks", args: []string{"receipt", golden("denied.json")}, wantCode: 2, stderrHas: "--jwks FILE|URL is required"},
 		{name: "missing receipt file", args: []string{"receipt", filepath.Join(t.TempDir(), "nope.json"), "--jwks", jwks}, wantCode: 2, stderrHas: "oars verify: read receipt: "},
 		{name: "missing jwks file", args: []string{"receipt", golden("denied.json"), "--jwks", filepath.Join(t.TempDir(), "nope.json")}, wantCode: 2, stderrHas: "oars verify: read JWKS: "},
 		{name: "jwks with a private key", args: []string{"receipt", golden("denied.json"), "--jwks", writeTemp(t, "jwks.json", privateJWKS(t))}, wantCode: 2, stderrHas: "holds private key material"},
@@ -195,4 +196,97 @@ func TestCmdVerifyPrintable(t *testing.T) {
 	assert.Equal(t, "act_1", verifyPrintable("act_1"))
 	assert.Equal(t, `"a\nb\x1b[31m"`, verifyPrintable("a\nb\x1b[31m"))
 	assert.True(t, strings.HasPrefix(verifyPrintable("\u202e"), `"`))
+}
+
+// jwksServer serves the golden JWKS at /jwks.json, like oarsd's
+// /.well-known/oap/jwks.json, and other answers at other paths.
+func jwksServer(t *testing.T, jwks []byte) *httptest.Server {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /jwks.json", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Accept") != "application/json" {
+			http.Error(w, "want Accept: application/json", http.StatusNotAcceptable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write(jwks)
+	})
+	mux.HandleFunc("GET /big.json", func(w http.ResponseWriter, r *http.Request) {
+		_, _ = w.Write(bytes.Repeat([]byte(" "), httpMaxJWKS+1))
+	})
+	mux.HandleFunc("GET /insecure-redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "http://example.com/jwks.json", http.StatusFound)
+	})
+	mux.HandleFunc("GET /redirect", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/jwks.json", http.StatusFound)
+	})
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestCmdVerifyJWKSURL(t *testing.T) {
+	srv := jwksServer(t, readGolden(t, "jwks.json"))
+	// The same server reached as localhost, not 127.0.0.1.
+	localhost := strings.Replace(srv.URL, "127.0.0.1", "localhost", 1)
+	const okLine = "ok: receipt rcpt_d1 (action act_denied, seq 1, status denied) signed by oars:23e4bb144b7e6efa\n"
+	tests := []struct {
+		name       string
+		jwks       string
+		wantCode   int
+		wantStdout string
+		stderrHas  string
+	}{
+		{name: "loopback http", jwks: srv.URL + "/jwks.json", wantStdout: okLine},
+		{name: "localhost http", jwks: localhost + "/jwks.json", wantStdout: okLine},
+		{name: "redirect", jwks: srv.URL + "/redirect", wantStdout: okLine},
+		{name: "not found", jwks: srv.URL + "/nope.json", wantCode: 2, stderrHas: "fetch JWKS: HTTP 404 Not Found"},
+		{name: "too large", jwks: srv.URL + "/big.json", wantCode: 2, stderrHas: "response larger than 1048576 bytes"},
+		{name: "redirect to plain http", jwks: srv.URL + "/insecure-redirect", wantCode: 2, stderrHas: "redirect to http://example.com/jwks.json refused: plain http is allowed only for loopback hosts"},
+		{name: "remote plain http", jwks: "http://example.com/jwks.json", wantCode: 2, stderrHas: "--jwks http://example.com/jwks.json: plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https"},
+		{name: "other scheme", jwks: "ftp://example.com/jwks.json", wantCode: 2, stderrHas: `unsupported URL scheme "ftp"`},
+		{name: "user information", jwks: "https://user:secret@example.com/jwks.json", wantCode: 2, stderrHas: "must not contain user information"},
+		{name: "no host", jwks: "https:///jwks.json", wantCode: 2, stderrHas: "the URL has no host"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := cliRun(cmdVerify, "", "receipt", golden("denied.json"), "--jwks", tt.jwks)
+			assert.Equal(t, tt.wantCode, code, "oars verify receipt --jwks %s: exit code (stderr %q)", tt.jwks, stderr)
+			assert.Equal(t, tt.wantStdout, stdout, "oars verify receipt --jwks %s: stdout", tt.jwks)
+			if tt.stderrHas != "" {
+				assert.Contains(t, stderr, tt.stderrHas, "oars verify receipt --jwks %s: stderr", tt.jwks)
+			}
+			assert.NotContains(t, stderr, "secret", "stderr repeats the URL's password")
+		})
+	}
+}
+
+// TestFetchJWKSTLS fetches a JWKS over https and checks that a request is
+// abandoned when its context ends.
+func TestFetchJWKSTLS(t *testing.T) {
+	jwks := readGolden(t, "jwks.json")
+	started := make(chan struct{})
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			<-r.Context().Done()
+			return
+		}
+		_, _ = w.Write(jwks)
+	}))
+	t.Cleanup(srv.Close)
+	c := srv.Client()
+	c.CheckRedirect = checkRedirect
+
+	got, err := fetchJWKS(t.Context(), c, srv.URL+"/.well-known/oap/jwks.json")
+	require.NoError(t, err, "fetchJWKS(https)")
+	assert.Equal(t, jwks, got, "fetchJWKS(https) body")
+
+	ctx, cancel := context.WithCancel(t.Context())
+	go func() {
+		<-started
+		cancel()
+	}()
+	_, err = fetchJWKS(ctx, c, srv.URL+"/slow")
+	assert.ErrorIs(t, err, context.Canceled, "fetchJWKS(cancelled) error")
 }
