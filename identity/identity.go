@@ -20,9 +20,40 @@
 //
 // [TokenSet] authenticates static API tokens sent as "Authorization: Bearer
 // <secret>". Only the SHA-256 hash of each secret is configured (see
-// [HashToken]); [NewToken] generates secrets. Later authenticators (JWT with
-// JWKS, mTLS, delegation chains, agent passports) implement the same
-// interface.
+// [HashToken]); [NewToken] generates secrets.
+//
+// [JWTAuthenticator] authenticates JWT bearer tokens signed by configured
+// [Issuer] values (OIDC providers, token exchange services), with keys
+// configured inline or fetched from a JWKS URL, cached and refreshed when a
+// token names an unknown key. Algorithms are pinned per issuer (never
+// "none", never HMAC), and iss, aud, exp, nbf and iat are checked.
+//
+// [CertAuthenticator] maps TLS client certificates, already verified by the
+// TLS layer against the client CA, to workload identities by SPIFFE ID or
+// subject.
+//
+// [Chain] tries several authenticators in a configured order: an
+// authenticator that finds no credentials it understands passes the request
+// on; one that finds invalid credentials stops the chain.
+//
+// # Delegation
+//
+// An agent acting for a user presents a delegation token (OAuth 2.0 Token
+// Exchange, RFC 8693): its sub is the user and its act claim the current
+// actor, with nested act claims for the earlier actors. [JWTAuthenticator]
+// verifies the token, checks that every hop only narrows the scope and
+// lifetime granted to it, and returns a principal whose UserID is the user,
+// AgentID the current actor, [Principal.Delegation] the chain of [Hop]
+// values and Scopes the effective scope. A hop that widens its scope or
+// lifetime is refused with [ErrDelegationWidens].
+//
+// # Scopes
+//
+// A scope is "tool:operation", either side a pattern in which "*" matches
+// any run of characters, or "*" alone for everything: "payments:refund",
+// "crm:*", "*:read". [ScopeAllows] checks a tool call against scopes,
+// [ScopeSubset] whether scopes are within others, and [Principal.Allows]
+// whether a principal's scopes allow a call.
 package identity
 
 import (
@@ -88,8 +119,60 @@ type Principal struct {
 	// [AllTenants] ("*") means every tenant.
 	Tenants []string
 	// AgentID, if not empty, is the only agent the caller may act as or
-	// read the actions of. Empty means any agent of its tenants.
+	// read the actions of. Empty means any agent of its tenants. For a
+	// delegation token it is the current actor.
 	AgentID string
+	// Kind says what the caller is: a user, an agent or a service
+	// (workload). Empty when the authenticator does not know (static API
+	// tokens).
+	Kind Kind
+	// UserID, if not empty, is the user the caller acts for: the user
+	// itself for a user's token, the token's subject for a delegation
+	// token.
+	UserID string
+	// Delegation is the chain of actors acting for UserID, outermost
+	// (current) actor first, as in RFC 8693 and in the receipt's
+	// principal.delegation: Delegation[0] is the caller, the last hop the
+	// actor the user delegated to directly. Empty when the caller acts
+	// for itself.
+	Delegation []Hop
+	// Scopes, if not nil, limit the tool calls the caller may make (see
+	// [Principal.Allows]); for a delegation token they are the scopes of
+	// the current actor, narrowed along the chain. Nil means the caller
+	// is not limited by scope; a non-nil empty slice allows nothing.
+	Scopes []string
+}
+
+// Kind is the kind of a principal.
+type Kind string
+
+// The kinds of principal.
+const (
+	// KindUser is a person.
+	KindUser Kind = "user"
+	// KindAgent is an AI agent, possibly acting for a user.
+	KindAgent Kind = "agent"
+	// KindService is a workload: a service or job identified by its
+	// credentials, such as a SPIFFE ID.
+	KindService Kind = "service"
+)
+
+// Valid reports whether k is one of the kinds of this package.
+func (k Kind) Valid() bool {
+	return k == KindUser || k == KindAgent || k == KindService
+}
+
+// Allows reports whether p's scopes allow operation on tool toolID: true
+// if p.Scopes is nil (p is not limited by scope), otherwise
+// [ScopeAllows](p.Scopes, toolID, operation). A nil p allows nothing.
+func (p *Principal) Allows(toolID, operation string) bool {
+	if p == nil {
+		return false
+	}
+	if p.Scopes == nil {
+		return true
+	}
+	return ScopeAllows(p.Scopes, toolID, operation)
 }
 
 // HasRole reports whether p holds role r. A nil p holds no role.
