@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -109,5 +110,21 @@ func TestChainJWTThenTokens(t *testing.T) {
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantSub, p.Subject)
 		})
+	}
+}
+
+func TestTokenSetPassesJWTsOn(t *testing.T) {
+	ts, err := identity.NewTokenSet(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.Header.Set("Authorization", "Bearer eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2ln")
+	if _, err := ts.Authenticate(context.Background(), r); !errors.Is(err, identity.ErrNoCredentials) {
+		t.Errorf("TokenSet.Authenticate(JWT) = %v, want identity.ErrNoCredentials so a Chain tries the next authenticator", err)
+	}
+	r.Header.Set("Authorization", "Bearer not-a-known-token")
+	if _, err := ts.Authenticate(context.Background(), r); !errors.Is(err, identity.ErrInvalidCredentials) {
+		t.Errorf("TokenSet.Authenticate(unknown) = %v, want identity.ErrInvalidCredentials", err)
 	}
 }

@@ -158,6 +158,11 @@ func (s *TokenSet) Authenticate(ctx context.Context, r *http.Request) (*Principa
 	sum := sha256.Sum256([]byte(secret))
 	t, ok := s.byHash[sum]
 	if !ok {
+		if looksLikeJWT(secret) {
+			// Not a static token: let a JWT authenticator later in a
+			// Chain have it.
+			return nil, fmt.Errorf("identity: token: %w: a JWT, not an API token", ErrNoCredentials)
+		}
 		return nil, fmt.Errorf("identity: token: %w: unknown token", ErrInvalidCredentials)
 	}
 	want, err := parseHash(t.Hash)
@@ -170,6 +175,13 @@ func (s *TokenSet) Authenticate(ctx context.Context, r *http.Request) (*Principa
 		Tenants: slices.Clone(t.Tenants),
 		AgentID: t.AgentID,
 	}, nil
+}
+
+// looksLikeJWT reports whether a bearer token has the compact JWS form
+// (three dot-separated parts, a JSON header first); API tokens never
+// contain dots.
+func looksLikeJWT(token string) bool {
+	return strings.Count(token, ".") == 2 && strings.HasPrefix(token, "eyJ")
 }
 
 // BearerToken returns the token of r's "Authorization: Bearer <token>"
