@@ -14,6 +14,21 @@
 // ledger, runs the caller's [ExecFunc] and appends an executed or failed
 // receipt chained to the decision.
 //
+// # Approvals
+//
+// When the policies require approval, the decision receipt is
+// pending_approval and records the requirement (approver roles and users,
+// quorum, expiry, step-up). [Guard.Vote] records each approver's vote and,
+// when the quorum is reached, an approved receipt ([Guard.Cancel] and the
+// expiry sweeper, [Guard.RunSweeper], end a request otherwise).
+// [Guard.Do] waits for the outcome ([Guard.Wait]) and executes an
+// approved action through [Guard.Execute], which claims the execution
+// with an executing receipt first: the ledger's stores accept one receipt
+// per (action, seq), so an approved action runs once however many
+// goroutines, Guards or server replicas try, and a crash between approval
+// and execution is recovered with [Guard.ApprovedUnexecuted]. Package
+// approval documents the state machine and the exactly-once design.
+//
 // # Failing closed
 //
 // An error in any stage (identity, policy evaluation, signing, ledger
@@ -45,6 +60,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -69,8 +85,10 @@ var (
 	ErrLedger = errors.New("oars: ledger append failed")
 	// ErrDenied: Do refused to execute because the action was denied.
 	ErrDenied = errors.New("oars: action denied")
-	// ErrPendingApproval: Do did not execute because the action needs
-	// human approval.
+	// ErrPendingApproval: Do (or Wait) returned because its context ended
+	// while the action was still waiting for human approval; the error
+	// also wraps the context's error. The action stays pending and may be
+	// approved and executed later (see [Guard.Execute]).
 	ErrPendingApproval = errors.New("oars: action pending approval")
 	// ErrInvalidOutput: the ExecFunc returned output that is not strict
 	// JSON; the action is recorded as failed.
@@ -152,7 +170,9 @@ type Outcome struct {
 	Status receipt.Status
 	// Decision is the policy decision; nil if evaluation failed.
 	Decision *policy.Decision
-	// Receipts are the receipts written by this call, in order.
+	// Receipts are the receipts written by this call, in order. For Do on
+	// an action held for approval, and for Wait, they are all the
+	// action's receipts.
 	Receipts []Entry
 	// Output is the ExecFunc's output (Do only; nil for a replay).
 	Output json.RawMessage
@@ -188,6 +208,8 @@ type config struct {
 	shadow        bool
 	maxInputBytes int
 	registerer    prometheus.Registerer
+	pollInterval  time.Duration
+	notifier      approval.Notifier
 }
 
 // WithMetrics registers the Guard's Prometheus metrics with reg:
@@ -280,6 +302,8 @@ type Guard struct {
 	metrics  *metrics
 	// keyLocks serialise calls that share an idempotency key.
 	keyLocks [64]sync.Mutex
+	// appr is the in-memory bookkeeping of approvals (see approval.go).
+	appr approvals
 }
 
 // New returns a Guard that decides with policies, signs receipts with the
@@ -299,6 +323,7 @@ func New(policies *policy.Set, keys *receipt.KeySet, l *ledger.Ledger, opts ...O
 		newID:         newUUID,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		maxInputBytes: DefaultMaxInputBytes,
+		pollInterval:  DefaultPollInterval,
 	}
 	for _, o := range opts {
 		if err := o(&cfg); err != nil {
@@ -353,9 +378,18 @@ func (g *Guard) Decide(ctx context.Context, a *Action) (*Outcome, error) {
 // Do decides a like [Guard.Decide] and, only if it is allowed and its
 // decision receipt is durably recorded, runs exec and records an executed
 // receipt (with the digest of exec's output) or a failed receipt (with an
-// error class, never the error text). It returns [ErrDenied] or
-// [ErrPendingApproval] when the action may not run now, and exec's error
-// (wrapped) when it failed.
+// error class, never the error text). It returns [ErrDenied] when the
+// action is denied, and exec's error (wrapped) when it failed.
+//
+// When the policies require approval, Do waits (see [Guard.Wait]) until
+// the approvers decide, the request expires or ctx ends. Once approved, it
+// executes the action through [Guard.Execute], so exec runs at most once
+// however many Guards try; the Outcome then lists all the action's
+// receipts. It returns [ErrRejected], [ErrExpired] or [ErrCancelled] when
+// the action will never run, [ErrAlreadyClaimed] when another executor ran
+// it, and an error wrapping [ErrPendingApproval] and ctx.Err() when ctx
+// ends first (the action stays pending; use a short-lived ctx to decide
+// without waiting).
 func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, error) {
 	if exec == nil {
 		return nil, fmt.Errorf("%w: nil exec function", ErrInvalidAction)
@@ -364,7 +398,8 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 	if err != nil || replay != nil {
 		return replay, err
 	}
-	defer unlock()
+	unlockOnce := sync.OnceFunc(unlock)
+	defer unlockOnce()
 	start := time.Now()
 	out, st, err := g.decide(ctx, a)
 	g.metrics.observe(out, start)
@@ -374,41 +409,14 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 	st.digest = receipt.Digest(out.Receipts[0].Bytes)
 	if !out.Allowed() {
 		if out.Status == receipt.StatusPendingApproval {
-			return out, ErrPendingApproval
+			// The decision is recorded: a replay of the idempotency key
+			// finds it, so the key's lock is not held while waiting.
+			unlockOnce()
+			return g.awaitApproval(ctx, a, out, exec)
 		}
 		return out, ErrDenied
 	}
-	output, execErr := exec(ctx, a)
-	var canonical []byte
-	if execErr == nil {
-		if len(output) == 0 {
-			output = json.RawMessage("null")
-		}
-		var cerr error
-		canonical, cerr = receipt.Canonicalize(output)
-		if cerr != nil {
-			execErr = fmt.Errorf("%w: %w", ErrInvalidOutput, cerr)
-		}
-	}
-	next := st.next(g)
-	if execErr != nil {
-		next.Status = receipt.StatusFailed
-		next.ErrorClass = ErrorClass(execErr)
-	} else {
-		next.Status = receipt.StatusExecuted
-		next.OutputDigest = receipt.Digest(canonical)
-	}
-	if err := g.record(ctx, out, next); err != nil {
-		g.cfg.logger.ErrorContext(ctx, "recording execution result failed",
-			slog.String("action_id", out.ActionID), slog.String("status", string(next.Status)), slog.Any("error", err))
-		out.Output = output
-		return out, err
-	}
-	if execErr != nil {
-		return out, fmt.Errorf("oars: exec: %w", execErr)
-	}
-	out.Output = output
-	return out, nil
+	return g.run(ctx, out, a, exec, st)
 }
 
 // ErrorClass returns the class of an execution error recorded in failed
@@ -470,6 +478,7 @@ func (g *Guard) record(ctx context.Context, out *Outcome, r *receipt.Receipt) er
 	}
 	out.Receipts = append(out.Receipts, Entry{Receipt: r, Bytes: signed, Index: idx})
 	out.Status = r.Status
+	g.signal(r.ActionID)
 	return nil
 }
 
@@ -560,11 +569,18 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 		return out, nil, fmt.Errorf("%w: %w", ErrPolicy, evalErr)
 	}
 	out.Decision = dec
+	var req approval.Requirement
 	switch dec.Effect {
 	case policy.EffectAllow:
 		r.Status = receipt.StatusAllowed
 	case policy.EffectRequireApproval:
 		r.Status = receipt.StatusPendingApproval
+		var pa policy.Approval
+		if dec.Approval != nil {
+			pa = *dec.Approval
+		}
+		req = approval.RequirementFrom(pa, now)
+		r.Approval = req.Receipt()
 	default:
 		r.Status = receipt.StatusDenied
 	}
@@ -578,6 +594,9 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	}
 	if err := g.record(ctx, out, &r); err != nil {
 		return out, nil, err
+	}
+	if r.Status == receipt.StatusPendingApproval && r.Mode == receipt.ModeEnforce {
+		g.held(ctx, &r, req)
 	}
 	st.seq = 1
 	return out, st, nil

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 
 	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -81,6 +82,38 @@ func newFixture(t testing.TB, store ledger.Store, policies []string, opts ...oar
 	g, err := oars.New(set, keys, l, opts...)
 	require.NoError(t, err)
 	return &fixture{guard: g, ledger: l, store: store, keys: keys}
+}
+
+// holdCanceller ends the context of a Do call as soon as its action is held
+// for approval, so that Do returns ErrPendingApproval without waiting. It
+// is the Guard's notifier; contexts are keyed by the action's target,
+// which must be unique to the Do call.
+type holdCanceller struct {
+	mu      sync.Mutex
+	cancels map[string]context.CancelFunc
+}
+
+func newHoldCanceller() *holdCanceller {
+	return &holdCanceller{cancels: map[string]context.CancelFunc{}}
+}
+
+// ctx returns the context for the Do call on target.
+func (h *holdCanceller) ctx(t testing.TB, target string) context.Context {
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.cancels[target] = cancel
+	return ctx
+}
+
+func (h *holdCanceller) Notify(_ context.Context, r approval.Request) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if cancel := h.cancels[r.Resource.Target]; cancel != nil {
+		cancel()
+	}
+	return nil
 }
 
 func refund(amount int, target string) *oars.Action {
@@ -156,7 +189,8 @@ func TestDoAllowedExecutesAndRecords(t *testing.T) {
 }
 
 func TestDecideOutcomes(t *testing.T) {
-	f := newFixture(t, nil, []string{testPolicy})
+	hc := newHoldCanceller()
+	f := newFixture(t, nil, []string{testPolicy}, oars.WithNotifier(hc))
 	tests := []struct {
 		name    string
 		action  *oars.Action
@@ -178,11 +212,17 @@ func TestDecideOutcomes(t *testing.T) {
 			assert.Equal(t, tt.matched, out.Receipts[0].Receipt.Policy.MatchedRules)
 			assert.NotEmpty(t, out.Receipts[0].Receipt.Reasons)
 
-			// Do behaves the same and executes only the allowed action.
+			// Do behaves the same and executes only the allowed action;
+			// the one held for approval returns when its ctx ends.
 			a := *tt.action
 			a.ID = ""
+			if tt.status == receipt.StatusPendingApproval {
+				// Not the target of the Decide above, whose notification
+				// must not end this call's ctx.
+				a.Resource.Target += "-do"
+			}
 			ran := false
-			dout, err := f.guard.Do(context.Background(), &a, func(context.Context, *oars.Action) (json.RawMessage, error) {
+			dout, err := f.guard.Do(hc.ctx(t, a.Resource.Target), &a, func(context.Context, *oars.Action) (json.RawMessage, error) {
 				ran = true
 				return nil, nil
 			})
@@ -420,7 +460,8 @@ rules:
 }
 
 func TestConcurrentDo(t *testing.T) {
-	f := newFixture(t, nil, []string{testPolicy})
+	hc := newHoldCanceller()
+	f := newFixture(t, nil, []string{testPolicy}, oars.WithNotifier(hc))
 	const workers, each = 32, 25
 	var wg sync.WaitGroup
 	var executed atomic.Int32
@@ -435,7 +476,8 @@ func TestConcurrentDo(t *testing.T) {
 				if i%5 == 0 {
 					amount = 1000 // needs approval: one receipt only
 				}
-				out, err := f.guard.Do(context.Background(), refund(amount, fmt.Sprintf("order/%d-%d", w, i)),
+				target := fmt.Sprintf("order/%d-%d", w, i)
+				out, err := f.guard.Do(hc.ctx(t, target), refund(amount, target),
 					func(context.Context, *oars.Action) (json.RawMessage, error) {
 						executed.Add(1)
 						return json.RawMessage(`{"ok":true}`), nil

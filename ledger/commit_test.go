@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // gate makes the first Append call through a hookStore block until released,
@@ -147,7 +149,8 @@ func TestStoreFailure(t *testing.T) {
 	for i, err := range errs {
 		assert.ErrorIs(t, err, errStore, "Append(caller %d) while the store fails", i)
 	}
-	require.Equal(t, 2, failing, "failed Store.Append calls: the first caller's, then one batch of the %d queued", callers-1)
+	require.Equal(t, 2+callers-1, failing,
+		"failed Store.Append calls: the first caller's, one batch of the %d queued, then each of them alone", callers-1)
 	size, err := l.Size(ctx)
 	require.NoError(t, err)
 	require.Equal(t, int64(3), size, "Size() after failed appends")
@@ -184,11 +187,12 @@ func TestStoreFailureAfterCommit(t *testing.T) {
 		require.NoError(t, err, "inner Store.Append")
 		return errLost
 	})
-	_, err := l.Append(ctx, leafAt(2))
-	require.ErrorIs(t, err, errLost, "Append with ambiguous store failure")
+	idx, err := l.Append(ctx, leafAt(2))
+	require.NoError(t, err, "Append with an ambiguous store failure whose leaf was stored")
+	require.Equal(t, int64(2), idx, "Append with an ambiguous store failure: index of the stored leaf")
 
 	hs.setHooks(nil, nil)
-	idx, err := l.Append(ctx, leafAt(3))
+	idx, err = l.Append(ctx, leafAt(3))
 	require.NoError(t, err)
 	require.Equal(t, int64(3), idx, "Append after an ambiguous failure")
 	_, _, conflicts := hs.stats()
@@ -475,4 +479,129 @@ func TestCancelledSuccessorPassesLeadOn(t *testing.T) {
 	leaves, err := l.Leaves(ctx, 0, 2)
 	require.NoError(t, err)
 	require.Equal(t, [][]byte{[]byte("leader"), []byte("last")}, leaves)
+}
+
+// TestBatchIsolation checks that when the store refuses a batch of several
+// callers' leaves because of one of them, only that caller fails: the
+// others' leaves are written alone.
+func TestBatchIsolation(t *testing.T) {
+	const callers = 6
+	ctx := context.Background()
+	ms := NewMemStore()
+	hs := &hookStore{Store: ms}
+	l := newTestLedger(t, hs)
+	hook, queued := queuedCounter(callers)
+	l.testHookQueued = hook
+
+	culprit := []byte("refused leaf")
+	errRefused := errors.New("store refuses this leaf")
+	g := newGate()
+	hs.setHooks(func(call int) error {
+		g.hold(call)
+		return nil
+	}, func(_ int, err error) error { return err })
+	// The wrapper refuses every write holding the culprit leaf, before it
+	// reaches the MemStore.
+	refusing := &refuseStore{hookStore: hs, leaf: culprit, err: errRefused}
+	l.store = refusing
+
+	leafOf := func(i int) []byte {
+		if i == 3 {
+			return culprit
+		}
+		return fmt.Appendf(nil, "caller %d", i)
+	}
+	idx := make([]int64, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	wg.Go(func() { idx[0], errs[0] = l.Append(ctx, leafOf(0)) }) // the first committer, held by the gate
+	<-g.entered
+	for i := 1; i < callers; i++ {
+		wg.Go(func() { idx[i], errs[i] = l.Append(ctx, leafOf(i)) })
+	}
+	waitN(queued, callers-1)
+	close(g.release)
+	wg.Wait()
+
+	for i := range callers {
+		if i == 3 {
+			assert.ErrorIs(t, errs[i], errRefused, "Append(culprit)")
+			continue
+		}
+		require.NoError(t, errs[i], "Append(caller %d) batched with a refused leaf", i)
+		leaf, err := l.Leaf(ctx, idx[i])
+		require.NoError(t, err)
+		assert.Equal(t, string(leafOf(i)), string(leaf), "Leaf(%d) of caller %d", idx[i], i)
+	}
+	size, err := l.Size(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(callers-1), size, "Size(): every leaf but the refused one")
+	assert.Equal(t, []int{1, callers - 1, 1, 1, 1, 1, 1}, hs.lens, "leaves per store write: the first, the refused batch, then each caller alone")
+	rep, err := Verify(ctx, ms, nil)
+	require.NoError(t, err)
+	assert.Equal(t, int64(callers-1), rep.Size)
+}
+
+// refuseStore fails every Append holding leaf, without storing anything.
+type refuseStore struct {
+	*hookStore
+	leaf []byte
+	err  error
+}
+
+func (r *refuseStore) Append(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
+	for _, l := range leaves {
+		if bytes.Equal(l, r.leaf) {
+			r.hookStore.mu.Lock()
+			r.hookStore.lens = append(r.hookStore.lens, len(leaves))
+			r.hookStore.mu.Unlock()
+			return r.err
+		}
+	}
+	return r.hookStore.Append(ctx, start, leaves, hashes)
+}
+
+// TestBatchLandedDespiteError checks that a batch the store stored but
+// reported as failed is not written again by the per-caller retry.
+func TestBatchLandedDespiteError(t *testing.T) {
+	const callers = 4
+	ctx := context.Background()
+	ms := NewMemStore()
+	hs := &hookStore{Store: ms}
+	l := newTestLedger(t, hs)
+	hook, queued := queuedCounter(callers)
+	l.testHookQueued = hook
+	g := newGate()
+	errLost := errors.New("connection reset after commit")
+	hs.setHooks(func(call int) error { g.hold(call); return nil }, func(call int, err error) error {
+		if call == 2 && err == nil {
+			return errLost // the batch of the queued callers was stored
+		}
+		return err
+	})
+	idx := make([]int64, callers)
+	errs := make([]error, callers)
+	var wg sync.WaitGroup
+	wg.Go(func() { idx[0], errs[0] = l.Append(ctx, leafAt(0)) })
+	<-g.entered
+	for i := 1; i < callers; i++ {
+		wg.Go(func() { idx[i], errs[i] = l.Append(ctx, leafAt(i)) })
+	}
+	waitN(queued, callers-1)
+	close(g.release)
+	wg.Wait()
+	seen := map[int64]bool{}
+	for i := range callers {
+		require.NoError(t, errs[i], "Append(caller %d)", i)
+		leaf, err := l.Leaf(ctx, idx[i])
+		require.NoError(t, err)
+		assert.Equal(t, leafAt(i), leaf, "Leaf(%d) of caller %d", idx[i], i)
+		seen[idx[i]] = true
+	}
+	assert.Len(t, seen, callers, "distinct indexes")
+	calls, _, _ := hs.stats()
+	assert.Equal(t, 2, calls, "store writes: no retry of a batch that landed")
+	size, err := l.Size(ctx)
+	require.NoError(t, err)
+	assert.Equal(t, int64(callers), size, "Size(): every leaf exactly once")
 }

@@ -40,9 +40,15 @@
 //
 // A caller whose context ends while its leaf is still queued gets the
 // context's error and its leaf is not written. Once the leaf is part of a
-// store write, the caller waits for that write's outcome. If the write
-// fails, every caller in the batch gets the error and the Ledger re-reads the
-// store before the next write.
+// store write, the caller waits for that write's outcome. If the store
+// refuses a batch that combines several callers' leaves (with an error
+// other than a conflict), the Ledger writes each caller's leaves again
+// alone, so that only the callers whose leaves the store refuses get the
+// error: one duplicate receipt (see [ErrDuplicate]) does not fail its
+// neighbours. Before retrying or reporting an error, the Ledger re-reads
+// the store and reports success if the leaves were stored after all (an
+// error with an unknown outcome, such as a connection lost after commit),
+// so nothing is written twice.
 //
 // Several Ledgers, in one process or many, may share one [Store]. The store
 // refuses a write at a stale size with [ErrConflict]; the Ledger then re-reads

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -202,11 +203,16 @@ func New(ctx context.Context, s Store, opts ...Option) (*Ledger, error) {
 // one caller giving up cannot fail the others in its batch. Stores should
 // bound their own I/O time.
 //
-// If the store fails, every caller in the batch gets the error (wrapped). An
-// error from a store whose outcome is unknown (say, a lost connection after
-// commit) does not prove the leaf was not stored; the Ledger re-reads the
-// store's size before its next write, so later appends always land at the
-// right index.
+// If the store fails, the caller gets the error (wrapped). When the store
+// refuses a batch that combines several callers' leaves with an error other
+// than [ErrConflict] (say, a duplicate receipt one of them sent), each
+// caller's leaves are written again alone, so that only the callers whose
+// leaves the store refuses get its error. An error from a store whose
+// outcome is unknown (say, a lost connection after commit) does not prove
+// the leaf was not stored: before retrying or reporting the error, the
+// Ledger re-reads the store's size and the leaves at the index it wrote
+// to, and reports success if they are there. Later appends always land at
+// the right index.
 func (l *Ledger) Append(ctx context.Context, leaf []byte) (int64, error) {
 	return l.AppendBatch(ctx, [][]byte{leaf})
 }
@@ -284,18 +290,12 @@ func (l *Ledger) lead(ctx context.Context, r *request) (int64, error) {
 		batch := l.takeLocked()
 		l.mu.Unlock()
 
-		first, err := l.commit(ctx, batch)
+		results := l.commit(ctx, batch)
 
 		l.mu.Lock()
-		next := first
-		for _, b := range batch {
+		for i, b := range batch {
 			b.state = done
-			if err != nil {
-				b.err = err
-			} else {
-				b.first = next
-				next += int64(len(b.leaves))
-			}
+			b.first, b.err = results[i].first, results[i].err
 			if b != r {
 				signal(b.wake)
 			}
@@ -359,10 +359,25 @@ func signal(c chan struct{}) {
 	}
 }
 
-// commit writes the leaves of batch to the store and returns the index of the
-// first. Only the active committer calls it.
-func (l *Ledger) commit(ctx context.Context, batch []*request) (int64, error) {
+// result is the outcome of one request of a committed batch.
+type result struct {
+	first int64
+	err   error
+}
+
+// commit writes the leaves of batch to the store and returns each request's
+// result. Only the active committer calls it.
+//
+// When the store refuses a batch of several requests with an error other
+// than a conflict (for example a duplicate receipt that only one of the
+// callers sent), commit writes each request alone, in order, so that only
+// the request the store refuses fails. Before any retry it checks whether
+// the refused write landed after all (an error with an unknown outcome,
+// such as a connection lost after commit), so that nothing is written
+// twice.
+func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 	ctx = context.WithoutCancel(ctx)
+	results := make([]result, len(batch))
 	leaves := batch[0].leaves
 	if len(batch) > 1 {
 		leaves = make([][]byte, 0, l.cfg.maxBatch)
@@ -370,11 +385,46 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) (int64, error) {
 			leaves = append(leaves, b.leaves...)
 		}
 	}
+	start, refused, err := l.write(ctx, leaves, len(batch))
+	if err != nil && refused && l.landed(ctx, start, leaves) {
+		err = nil
+	}
+	if err == nil || !refused || len(batch) == 1 {
+		next := start
+		for i, b := range batch {
+			if err != nil {
+				results[i] = result{err: err}
+				continue
+			}
+			results[i] = result{first: next}
+			next += int64(len(b.leaves))
+		}
+		return results
+	}
+	l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: store refused a batch, retrying each caller's leaves alone",
+		slog.Int("callers", len(batch)))
+	for i, b := range batch {
+		start, refused, err := l.write(ctx, b.leaves, 1)
+		if err != nil && refused && l.landed(ctx, start, b.leaves) {
+			err = nil
+		}
+		if err != nil {
+			start = 0
+		}
+		results[i] = result{first: start, err: err}
+	}
+	return results
+}
 
+// write writes leaves to the store at the end of the log, retrying on
+// conflicts, and returns the index of the first. On error, refused reports
+// whether the store's Append failed with an error other than a conflict,
+// start then being where it tried to write.
+func (l *Ledger) write(ctx context.Context, leaves [][]byte, callers int) (start int64, refused bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if !l.frontValid {
 			if err := l.loadFrontier(ctx); err != nil {
-				return 0, fmt.Errorf("ledger: append: %w", err)
+				return 0, false, fmt.Errorf("ledger: append: %w", err)
 			}
 		}
 		// Extend the frontier in place: if anything fails below, it is
@@ -383,31 +433,52 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) (int64, error) {
 		hashes, err := l.front.extend(leaves)
 		if err != nil {
 			l.frontValid = false
-			return 0, fmt.Errorf("ledger: append: %w", err)
+			return 0, false, fmt.Errorf("ledger: append: %w", err)
 		}
 		began := time.Now()
 		err = l.store.Append(ctx, start, leaves, hashes)
 		l.metrics.commit(len(leaves), time.Since(began), err)
 		if err == nil {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "ledger: committed",
-				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Int("callers", len(batch)))
-			return start, nil
+				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Int("callers", callers))
+			return start, false, nil
 		}
 		// Whatever happened, the store may now hold more than we think.
 		l.frontValid = false
 		if !errors.Is(err, ErrConflict) {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelError, "ledger: store append failed",
 				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Any("error", err))
-			return 0, fmt.Errorf("ledger: append: store: %w", err)
+			return start, true, fmt.Errorf("ledger: append: store: %w", err)
 		}
 		if attempt >= l.cfg.conflictRetries {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelError, "ledger: append gave up after conflicts",
 				slog.Int("attempts", attempt+1))
-			return 0, fmt.Errorf("ledger: append: %d conflicting writes in a row: %w", attempt+1, err)
+			return 0, false, fmt.Errorf("ledger: append: %d conflicting writes in a row: %w", attempt+1, err)
 		}
 		l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: append conflict, retrying",
 			slog.Int64("start", start), slog.Int("attempt", attempt+1))
 	}
+}
+
+// landed reports whether leaves are in the store at start, as they are
+// after a write whose error hid a commit. It reloads the frontier, so the
+// next write lands at the right index either way.
+func (l *Ledger) landed(ctx context.Context, start int64, leaves [][]byte) bool {
+	if err := l.loadFrontier(ctx); err != nil || l.front.size < start+int64(len(leaves)) {
+		return false
+	}
+	stored, err := l.store.ReadLeaves(ctx, start, len(leaves))
+	if err != nil || len(stored) != len(leaves) {
+		return false
+	}
+	for i := range leaves {
+		if !bytes.Equal(stored[i], leaves[i]) {
+			return false
+		}
+	}
+	l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: store reported an error, but the leaves were stored",
+		slog.Int64("start", start), slog.Int("leaves", len(leaves)))
+	return true
 }
 
 // loadFrontier reads the size and the right edge of the tree from the store.

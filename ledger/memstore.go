@@ -52,8 +52,10 @@ func (m *MemStore) Size(ctx context.Context) (int64, error) {
 // hashes, atomically, and indexes the receipts among them. It returns an
 // error wrapping [ErrConflict] if start is not the current size, and another
 // error if ctx is done or the number of hashes is not the number
-// tlog.StoredHashes yields for those leaves; in every error case it stores
-// nothing. A duplicate receipt (see [Querier]) is stored but not indexed.
+// tlog.StoredHashes yields for those leaves, and an error wrapping
+// [ErrDuplicate] if a receipt among leaves has the receipt_id or the
+// (action_id, seq) of a stored receipt or of an earlier receipt among
+// leaves (see [Querier]); in every error case it stores nothing.
 func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("ledger: memstore: append: %w", err)
@@ -79,6 +81,9 @@ func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, has
 	end := start + int64(len(leaves))
 	if want := tlog.StoredHashCount(end) - tlog.StoredHashIndex(0, start); int64(len(hashes)) != want {
 		return fmt.Errorf("ledger: memstore: append: got %d hashes for %d leaves, want %d", len(hashes), len(leaves), want)
+	}
+	if i, dup := m.receipts.duplicate(headers); dup {
+		return fmt.Errorf("ledger: memstore: append: leaf %d: receipt_id or (action_id, seq) already stored: %w", start+int64(i), ErrDuplicate)
 	}
 	m.leaves = append(m.leaves, copied...)
 	m.hashes = append(m.hashes, hashes...)

@@ -11,6 +11,14 @@ import (
 // ErrNotFound is returned by a [Querier] when no entry matches.
 var ErrNotFound = errors.New("ledger: not found")
 
+// ErrDuplicate is wrapped by the error a [Querier] store returns from
+// [Store.Append] when it refuses a batch holding a duplicate receipt (see
+// [Querier]). Callers that use the uniqueness of (action_id, seq) to
+// decide races, as the approval workflow does for its execution claim,
+// test for it with errors.Is: the receipt was not stored because another
+// one with that id or that place in its action's chain already was.
+var ErrDuplicate = errors.New("ledger: duplicate entry")
+
 // Header is the part of an entry that stores index for queries: the
 // identifying fields shared by OARS receipts (spec oars.receipt.v1) and
 // events (spec oars.event.v1). Fields an entry lacks are zero.
@@ -69,11 +77,15 @@ const (
 // is stored but not indexed as one.
 //
 // A receipt whose receipt_id, or whose (action_id, seq), an earlier
-// receipt in the log already has is a duplicate: the earlier one keeps the
-// id. A store either stores the duplicate without indexing it or refuses the
-// whole Append holding it with an error that does not wrap [ErrConflict].
-// (OARS never writes duplicates; this only pins down what a store does with
-// a log that has them.)
+// receipt in the log already has, or an earlier receipt of the same Append
+// has, is a duplicate. A store refuses the whole Append holding it, storing
+// nothing of it, with an error that wraps [ErrDuplicate] and not
+// [ErrConflict]. Writers rely on this: of two receipts racing for the same
+// (action_id, seq), exactly one is stored, which is how concurrent
+// approvers, Guards and server replicas agree on who executes an approved
+// action. (The scanning querier of [NewQuerier] cannot refuse anything: over
+// a plain Store that stores a duplicate, it indexes the first receipt with
+// the id and ignores the later one.)
 //
 // Implementations are safe for concurrent use, honour ctx, and return
 // Records whose Leaf the caller may keep and modify.

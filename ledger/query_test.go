@@ -172,8 +172,8 @@ func TestScanMatchesMemStore(t *testing.T) {
 		case i%17 == 5:
 			leaves = append(leaves, leafAt(i)) // not a receipt
 		case i%101 == 7:
-			// A duplicate receipt id: must not be indexed.
-			leaves = append(leaves, queryLeaf(fmt.Sprintf("r%d", i-1), "dup", 1, "t1", "allowed", base))
+			// A receipt of an action of its own.
+			leaves = append(leaves, queryLeaf(fmt.Sprintf("r%d", i), "dup", int64(i/101+1), "t1", "allowed", base))
 		default:
 			seq := int64(i%3 + 1)
 			leaves = append(leaves, queryLeaf(fmt.Sprintf("r%d", i), fmt.Sprintf("a%d", i/3), seq,
@@ -220,6 +220,120 @@ func TestScanMatchesMemStore(t *testing.T) {
 			q.Cursor = next
 		}
 	}
+}
+
+// plainStore is a Store without an index: it stores whatever it is given,
+// duplicate receipts included.
+type plainStore struct {
+	leaves [][]byte
+	hashes []tlog.Hash
+}
+
+func (p *plainStore) Size(context.Context) (int64, error) { return int64(len(p.leaves)), nil }
+
+func (p *plainStore) Append(_ context.Context, start int64, leaves [][]byte, hashes []tlog.Hash) error {
+	if start != int64(len(p.leaves)) {
+		return ErrConflict
+	}
+	p.leaves = append(p.leaves, leaves...)
+	p.hashes = append(p.hashes, hashes...)
+	return nil
+}
+
+func (p *plainStore) ReadLeaves(_ context.Context, start int64, n int) ([][]byte, error) {
+	if start < 0 || n < 0 || start+int64(n) > int64(len(p.leaves)) {
+		return nil, ErrOutOfRange
+	}
+	return p.leaves[start : start+int64(n)], nil
+}
+
+func (p *plainStore) ReadHashes(_ context.Context, indexes []int64) ([]tlog.Hash, error) {
+	out := make([]tlog.Hash, len(indexes))
+	for i, x := range indexes {
+		if x < 0 || x >= int64(len(p.hashes)) {
+			return nil, ErrOutOfRange
+		}
+		out[i] = p.hashes[x]
+	}
+	return out, nil
+}
+
+// TestScanIgnoresDuplicates checks that the scanning querier, over a store
+// that stores duplicate receipts, indexes the first receipt of each
+// receipt_id and (action_id, seq) only.
+func TestScanIgnoresDuplicates(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	ps := &plainStore{}
+	l := newTestLedger(t, ps)
+	leaves := [][]byte{
+		queryLeaf("r1", "a1", 1, "t1", "pending_approval", at),
+		queryLeaf("r1", "a2", 1, "t1", "allowed", at),   // receipt_id taken
+		queryLeaf("r2", "a1", 1, "t1", "allowed", at),   // (a1, 1) taken
+		queryLeaf("r3", "a1", 2, "t1", "approved", at),  // indexed
+		queryLeaf("r4", "a1", 2, "t1", "executing", at), // (a1, 2) taken
+	}
+	_, err := l.AppendBatch(ctx, leaves)
+	require.NoError(t, err)
+	q := NewQuerier(ps)
+
+	rec, err := q.ReceiptByID(ctx, "r1")
+	require.NoError(t, err)
+	assert.Equal(t, int64(0), rec.Index, "ReceiptByID(r1).Index")
+	for _, id := range []string{"r2", "r4"} {
+		_, err := q.ReceiptByID(ctx, id)
+		assert.ErrorIs(t, err, ErrNotFound, "ReceiptByID(%s) of a duplicate", id)
+	}
+	recs, err := q.ActionReceipts(ctx, "a1")
+	require.NoError(t, err)
+	assert.Equal(t, []int64{0, 3}, recordIndexes(recs), "ActionReceipts(a1)")
+	recs, err = q.ActionReceipts(ctx, "a2")
+	require.NoError(t, err)
+	assert.Empty(t, recs, "ActionReceipts(a2): only a duplicate has it")
+	recs, _, err = q.ListReceipts(ctx, Query{})
+	require.NoError(t, err)
+	assert.Equal(t, []int64{0, 3}, recordIndexes(recs), "ListReceipts({})")
+}
+
+func recordIndexes(recs []Record) []int64 {
+	out := make([]int64, len(recs))
+	for i, r := range recs {
+		out[i] = r.Index
+	}
+	return out
+}
+
+// TestMemStoreRefusesDuplicates checks that MemStore refuses a batch with
+// a duplicate receipt whole.
+func TestMemStoreRefusesDuplicates(t *testing.T) {
+	ctx := context.Background()
+	at := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	m := NewMemStore()
+	l := newTestLedger(t, m)
+	_, err := l.Append(ctx, queryLeaf("r1", "a1", 1, "t1", "pending_approval", at))
+	require.NoError(t, err)
+	tests := []struct {
+		name  string
+		batch [][]byte
+	}{
+		{"receipt_id stored", [][]byte{queryLeaf("r1", "a2", 1, "t1", "allowed", at)}},
+		{"action seq stored", [][]byte{queryLeaf("r2", "a1", 1, "t1", "allowed", at)}},
+		{"receipt_id in batch", [][]byte{queryLeaf("r3", "a3", 1, "t1", "allowed", at), queryLeaf("r3", "a4", 1, "t1", "allowed", at)}},
+		{"action seq in batch", [][]byte{leafAt(9), queryLeaf("r5", "a5", 1, "t1", "allowed", at), queryLeaf("r6", "a5", 1, "t1", "denied", at)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := l.AppendBatch(ctx, tt.batch)
+			require.ErrorIs(t, err, ErrDuplicate, "AppendBatch(%s)", tt.name)
+			assert.NotErrorIs(t, err, ErrConflict)
+			size, err := m.Size(ctx)
+			require.NoError(t, err)
+			assert.Equal(t, int64(1), size, "Size() after a refused batch")
+		})
+	}
+	// Receipts of other actions, and the next seq, are fine.
+	_, err = l.AppendBatch(ctx, [][]byte{queryLeaf("r7", "a1", 2, "t1", "approved", at), queryLeaf("r8", "a7", 1, "t1", "allowed", at)})
+	require.NoError(t, err)
 }
 
 func TestScanQuerierErrors(t *testing.T) {

@@ -54,6 +54,41 @@ func (x *receiptIndex) add(index int64, h Header) bool {
 	return true
 }
 
+// duplicate reports whether a receipt among headers, the headers of leaves
+// about to be added in order, would be a duplicate of an indexed receipt
+// or of an earlier one among headers, and if so returns its position.
+func (x *receiptIndex) duplicate(headers []Header) (int, bool) {
+	type actionSeq struct {
+		action string
+		seq    int64
+	}
+	var ids map[string]bool
+	var seqs map[actionSeq]bool
+	for i, h := range headers {
+		if h.Spec != SpecReceipt {
+			continue
+		}
+		if _, dup := x.byID[h.ReceiptID]; dup || ids[h.ReceiptID] {
+			return i, true
+		}
+		_, dup := slices.BinarySearchFunc(x.byAction[h.ActionID], h.Seq, func(p int, seq int64) int {
+			return cmp.Compare(x.list[p].hdr.Seq, seq)
+		})
+		as := actionSeq{h.ActionID, h.Seq}
+		if dup || seqs[as] {
+			return i, true
+		}
+		if i == len(headers)-1 {
+			break // nothing after it to collide with
+		}
+		if ids == nil {
+			ids, seqs = make(map[string]bool), make(map[actionSeq]bool)
+		}
+		ids[h.ReceiptID], seqs[as] = true, true
+	}
+	return 0, false
+}
+
 // receipt returns the index of the receipt with receipt_id id.
 func (x *receiptIndex) receipt(id string) (int64, bool) {
 	p, ok := x.byID[id]

@@ -94,11 +94,13 @@ func validDigest(s string) bool {
 
 // MarshalCanonical returns the RFC 8785 canonical JSON form of r, including
 // its signature if set. The result is byte for byte what RFC 8785 makes of
-// encoding/json's output for r, except that IssuedAt is written in UTC and
-// that it fails instead of replacing invalid UTF-8 (error wrapping
-// [ErrInvalidUTF8]) or rounding a Seq beyond ±(2^53-1) (error wrapping
-// [ErrNumberRange]). It also fails for an IssuedAt year outside 0–9999. It
-// does not validate the receipt's contents; [Sign] does.
+// encoding/json's output for r, except that IssuedAt and
+// Approval.ExpiresAt are written in UTC and that it fails instead of
+// replacing invalid UTF-8 (error wrapping [ErrInvalidUTF8]) or rounding a
+// Seq or Approval.Quorum beyond ±(2^53-1) (error wrapping
+// [ErrNumberRange]). It also fails for an IssuedAt or Approval.ExpiresAt
+// year outside 0–9999. It does not validate the receipt's contents; [Sign]
+// does.
 func (r *Receipt) MarshalCanonical() ([]byte, error) {
 	return r.AppendCanonical(make([]byte, 0, r.sizeHint()))
 }
@@ -136,6 +138,20 @@ func (r *Receipt) sizeHint() int {
 		for _, sh := range p.Shadow {
 			n += 70 + len(sh.Digest) + len(sh.Effect) + len(sh.ID) + len(sh.Version)
 			for _, s := range sh.MatchedRules {
+				n += len(s) + 3
+			}
+		}
+	}
+	if a := r.Approval; a != nil {
+		n += 150 + len(a.Decision) + len(a.Reason) + len(a.StepUpMethod)
+		if a.Approver != nil {
+			n += 30 + len(a.Approver.UserID)
+			for _, s := range a.Approver.Roles {
+				n += len(s) + 3
+			}
+		}
+		for _, list := range [][]string{a.Roles, a.Users, a.Votes} {
+			for _, s := range list {
 				n += len(s) + 3
 			}
 		}
@@ -211,6 +227,9 @@ func appendReceipt(dst []byte, r *Receipt, withSig bool) ([]byte, int, error) {
 	e.str("action_id", r.ActionID)
 	e.raw(`,"agent_id":`)
 	e.str("agent_id", r.AgentID)
+	if r.Approval != nil {
+		e.appendApproval(r.Approval)
+	}
 	if r.ErrorClass != "" {
 		e.raw(`,"error_class":`)
 		e.str("error_class", r.ErrorClass)
@@ -324,6 +343,67 @@ func appendReceipt(dst []byte, r *Receipt, withSig bool) ([]byte, int, error) {
 		return dst, 0, e.err
 	}
 	return e.b, sigAt, nil
+}
+
+// appendApproval appends the approval member, with its leading comma.
+// Members are written in RFC 8785 order, empty ones omitted as
+// encoding/json's omitempty does.
+func (e *encoder) appendApproval(a *Approval) {
+	e.raw(`,"approval":{`)
+	sep := ""
+	member := func(name string) {
+		e.raw(sep + `"` + name + `":`)
+		sep = ","
+	}
+	if p := a.Approver; p != nil {
+		member("approver")
+		e.raw("{")
+		if len(p.Roles) > 0 {
+			e.raw(`"roles":`)
+			e.strs("approval.approver.roles", p.Roles)
+			e.raw(",")
+		}
+		e.raw(`"user_id":`)
+		e.str("approval.approver.user_id", p.UserID)
+		e.raw("}")
+	}
+	if a.Decision != "" {
+		member("decision")
+		e.str("approval.decision", a.Decision)
+	}
+	if a.ExpiresAt != nil {
+		member("expires_at")
+		e.time("approval.expires_at", *a.ExpiresAt)
+	}
+	if a.Quorum != 0 {
+		member("quorum")
+		e.int("approval.quorum", int64(a.Quorum))
+	}
+	if a.Reason != "" {
+		member("reason")
+		e.str("approval.reason", a.Reason)
+	}
+	if len(a.Roles) > 0 {
+		member("roles")
+		e.strs("approval.roles", a.Roles)
+	}
+	if a.StepUp {
+		member("step_up")
+		e.raw("true")
+	}
+	if a.StepUpMethod != "" {
+		member("step_up_method")
+		e.str("approval.step_up_method", a.StepUpMethod)
+	}
+	if len(a.Users) > 0 {
+		member("users")
+		e.strs("approval.users", a.Users)
+	}
+	if len(a.Votes) > 0 {
+		member("votes")
+		e.strs("approval.votes", a.Votes)
+	}
+	e.raw("}")
 }
 
 // appendSignature appends the signature member, with its leading comma.

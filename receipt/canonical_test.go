@@ -92,6 +92,30 @@ func TestMarshalCanonicalMatchesJCS(t *testing.T) {
 			r.Seq = -maxSafeInteger
 			return r
 		}()},
+		{"approval pending", approvalReceipt(StatusPendingApproval)},
+		{"approval vote", approvalReceipt(StatusVote)},
+		{"approval approved", approvalReceipt(StatusApproved)},
+		{"approval cancelled", approvalReceipt(StatusCancelled)},
+		{"approval every member", func() *Receipt {
+			r := fullReceipt()
+			expires := time.Date(2025, 3, 14, 16, 0, 0, 120000000, time.UTC)
+			r.Approval = &Approval{
+				Approver: &Approver{Roles: []string{"finance", "r\u00e9le"}, UserID: "bob\"\n"}, Decision: DecisionReject,
+				ExpiresAt: &expires, Quorum: 3, Reason: "<too much> & \u2028", Roles: []string{"a", "b"}, StepUp: true,
+				StepUpMethod: "totp", Users: []string{"carol", "dave"}, Votes: []string{"v1"},
+			}
+			return r
+		}()},
+		{"approval empty", func() *Receipt {
+			r := minimalReceipt()
+			r.Approval = &Approval{Approver: &Approver{Roles: []string{}}, Roles: []string{}, Users: []string{}, Votes: []string{}}
+			return r
+		}()},
+		{"approval only step_up", func() *Receipt {
+			r := minimalReceipt()
+			r.Approval = &Approval{StepUp: true}
+			return r
+		}()},
 		{"long strings", func() *Receipt {
 			r := minimalReceipt()
 			r.Resource.Target = longString(10000)
@@ -141,6 +165,13 @@ func TestMarshalCanonicalErrors(t *testing.T) {
 		{"UTF-8 surrogate", func(r *Receipt) { r.Principal.UserID = "\xed\xa0\x80" }, ErrInvalidUTF8, "principal.user_id"},
 		{"nested", func(r *Receipt) { r.Policy = &PolicyRef{Shadow: []ShadowResult{{MatchedRules: []string{"\xc0"}}}} }, ErrInvalidUTF8, "policy.shadow.matched_rules"},
 		{"signature", func(r *Receipt) { r.Signature = &Signature{Kid: "\xff"} }, ErrInvalidUTF8, "signature.kid"},
+		{"approver", func(r *Receipt) { r.Approval = &Approval{Approver: &Approver{UserID: "\xff"}} }, ErrInvalidUTF8, "approval.approver.user_id"},
+		{"approval votes", func(r *Receipt) { r.Approval = &Approval{Votes: []string{"v", "\xfe"}} }, ErrInvalidUTF8, "approval.votes"},
+		{"quorum too big", func(r *Receipt) { r.Approval = &Approval{Quorum: maxSafeInteger + 1} }, ErrNumberRange, "approval.quorum"},
+		{"expires_at year 10000", func(r *Receipt) {
+			t := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+			r.Approval = &Approval{ExpiresAt: &t}
+		}, nil, "approval.expires_at"},
 		{"seq too big", func(r *Receipt) { r.Seq = maxSafeInteger + 1 }, ErrNumberRange, "seq"},
 		{"seq too small", func(r *Receipt) { r.Seq = -maxSafeInteger - 1 }, ErrNumberRange, "seq"},
 		{"year 10000", func(r *Receipt) { r.IssuedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, nil, "issued_at"},
@@ -280,6 +311,16 @@ func receiptFromFuzz(s string, seq int64, sec int64, nsec int64, flags uint8) *R
 	if flags&16 != 0 {
 		r.Signature = &Signature{Alg: get(5), Kid: get(6), Sig: get(7)}
 	}
+	if flags&32 != 0 {
+		r.Approval = &Approval{Decision: get(8), Reason: get(9), StepUpMethod: get(10), Quorum: int(seq % 1000),
+			Roles: parts[len(parts)/2:], Users: parts[:len(parts)/2], StepUp: flags&128 != 0}
+		if flags&64 != 0 {
+			expires := time.Unix(nsec%(250000*86400), sec%1e9).UTC()
+			r.Approval.ExpiresAt = &expires
+			r.Approval.Approver = &Approver{Roles: parts, UserID: get(11)}
+			r.Approval.Votes = parts
+		}
+	}
 	return r
 }
 
@@ -303,6 +344,16 @@ func receiptStrings(r *Receipt) []string {
 	if s := r.Signature; s != nil {
 		ss = append(ss, s.Alg, s.Kid, s.Sig)
 	}
+	if a := r.Approval; a != nil {
+		ss = append(ss, a.Decision, a.Reason, a.StepUpMethod)
+		ss = append(ss, a.Roles...)
+		ss = append(ss, a.Users...)
+		ss = append(ss, a.Votes...)
+		if a.Approver != nil {
+			ss = append(ss, a.Approver.UserID)
+			ss = append(ss, a.Approver.Roles...)
+		}
+	}
 	return ss
 }
 
@@ -312,6 +363,8 @@ func FuzzCanonicalReceipt(f *testing.F) {
 	f.Add("bad\xffutf8\x1e", int64(3), int64(0), int64(1), uint8(1))
 	f.Add("", int64(1)<<53, int64(253402300799), int64(500), uint8(7))
 	f.Add("x\x1ey\x1ez", int64(-5), int64(42), int64(120000000), uint8(15))
+	f.Add("act\x1eagent\x1e\x1e\x1e\x1e\x1e\x1e\x1eapprove\x1ereason\x1etotp\x1ebob", int64(2), int64(1700000000), int64(1700003600), uint8(32|64|128))
+	f.Add("a\x1eb\x1ec", int64(0), int64(5), int64(-7), uint8(32))
 	f.Fuzz(func(t *testing.T, s string, seq, sec, nsec int64, flags uint8) {
 		r := receiptFromFuzz(s, seq, sec, nsec, flags)
 		got, err := r.MarshalCanonical()
@@ -323,6 +376,11 @@ func FuzzCanonicalReceipt(f *testing.F) {
 		}
 		if y := r.IssuedAt.Year(); y < 0 || y > 9999 {
 			valid = false
+		}
+		if a := r.Approval; a != nil && a.ExpiresAt != nil {
+			if y := a.ExpiresAt.Year(); y < 0 || y > 9999 {
+				valid = false
+			}
 		}
 		if seq > maxSafeInteger || seq < -maxSafeInteger {
 			valid = false

@@ -231,6 +231,8 @@ func decodeReceipt(canonical []byte) (*Receipt, span, error) {
 			r.ActionID, err = x.str(name)
 		case "agent_id":
 			r.AgentID, err = x.str(name)
+		case "approval":
+			r.Approval, err = x.approval()
 		case "error_class":
 			r.ErrorClass, err = x.optStr(name)
 		case "input_digest":
@@ -284,6 +286,82 @@ func decodeReceipt(canonical []byte) (*Receipt, span, error) {
 		return nil, span{}, err
 	}
 	return r, sigSpan, nil
+}
+
+// trueLit reads the literal true (a boolean member omitted when false must
+// not be false).
+func (x *decoder) trueLit(field string) (bool, error) {
+	if x.d.PeekKind() != 't' {
+		_ = x.d.SkipValue()
+		return false, invalid("%s is not true", field)
+	}
+	if _, err := x.d.ReadToken(); err != nil {
+		return false, invalid("%s is not true", field)
+	}
+	return true, nil
+}
+
+func (x *decoder) approval() (*Approval, error) {
+	a := new(Approval)
+	err := x.object("approval", func(name string) (err error) {
+		switch name {
+		case "approver":
+			a.Approver, err = x.approver()
+		case "decision":
+			a.Decision, err = x.optStr("approval.decision")
+		case "expires_at":
+			var t time.Time
+			t, err = x.time("approval.expires_at")
+			a.ExpiresAt = &t
+		case "quorum":
+			var n int64
+			n, err = x.int("approval.quorum")
+			if err == nil && n == 0 {
+				err = invalid("approval.quorum is present but zero")
+			}
+			a.Quorum = int(n)
+		case "reason":
+			a.Reason, err = x.optStr("approval.reason")
+		case "roles":
+			a.Roles, err = x.strs("approval.roles")
+		case "step_up":
+			a.StepUp, err = x.trueLit("approval.step_up")
+		case "step_up_method":
+			a.StepUpMethod, err = x.optStr("approval.step_up_method")
+		case "users":
+			a.Users, err = x.strs("approval.users")
+		case "votes":
+			a.Votes, err = x.strs("approval.votes")
+		default:
+			err = x.skip("approval." + name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+func (x *decoder) approver() (*Approver, error) {
+	p := new(Approver)
+	req := required{names: []string{"user_id"}}
+	err := x.object("approval.approver", func(name string) (err error) {
+		req.see(name)
+		switch name {
+		case "roles":
+			p.Roles, err = x.strs("approval.approver.roles")
+		case "user_id":
+			p.UserID, err = x.str("approval.approver.user_id")
+		default:
+			err = x.skip("approval.approver." + name)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return p, req.check("approval.approver.")
 }
 
 func (x *decoder) policy() (*PolicyRef, error) {

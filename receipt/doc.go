@@ -11,6 +11,17 @@
 // leaf. Receipts of one action chain: each carries the [Digest] of the
 // previous signed receipt's bytes in prev_receipt_digest.
 //
+// # Approvals
+//
+// Receipts of an approval workflow carry an [Approval] member: the
+// pending_approval receipt records the requirement (approver roles and
+// users, quorum, expires_at, step-up), each vote receipt who voted with
+// which roles, their decision, reason and step-up method, the approved or
+// rejected receipt the receipt ids of the deciding votes, and a cancelled
+// receipt who cancelled. The member is optional and additive: a receipt
+// without it encodes exactly as before. [Sign] checks that each status
+// carries only its own members.
+//
 // Changes to what governs actions (policy reloads, key rotations, …) are
 // [Event] values, signed with [SignEvent] in the same way.
 //

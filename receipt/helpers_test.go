@@ -104,3 +104,27 @@ func fullReceipt() *Receipt {
 
 // longString returns a string of n bytes.
 func longString(n int) string { return strings.Repeat("x", n) }
+
+// approvalReceipt returns a valid receipt of status with the approval
+// member that status carries, every member of it set.
+func approvalReceipt(status Status) *Receipt {
+	r := minimalReceipt()
+	r.Status = status
+	r.Seq, r.PrevReceiptDigest = 2, digestOf("previous")
+	expires := fixedTime.Add(time.Hour)
+	switch status {
+	case StatusPendingApproval:
+		r.Seq, r.PrevReceiptDigest = 1, ""
+		r.Approval = &Approval{ExpiresAt: &expires, Quorum: 2, Roles: []string{"finance", "cfo"}, StepUp: true, Users: []string{"carol"}}
+	case StatusVote:
+		r.Approval = &Approval{Approver: &Approver{Roles: []string{"finance"}, UserID: "bob"}, Decision: DecisionApprove,
+			Reason: "customer is known", StepUpMethod: "totp"}
+	case StatusApproved, StatusRejected:
+		r.Approval = &Approval{Reason: "quorum reached", Votes: []string{"rcpt_v1", "rcpt_v2"}}
+	case StatusCancelled:
+		r.Approval = &Approval{Approver: &Approver{UserID: "alice"}, Reason: "no longer needed"}
+	case StatusExpired:
+		r.Approval = &Approval{Reason: "approval request expired"}
+	}
+	return r
+}

@@ -58,6 +58,11 @@ type Receipt struct {
 	ActionID string `json:"action_id"`
 	// AgentID is the agent that asked for the action.
 	AgentID string `json:"agent_id"`
+	// Approval holds the approval details of the receipts of an approval
+	// workflow (pending_approval, vote, approved, rejected, expired,
+	// cancelled); nil on every other receipt. [Sign] states which members
+	// each status may carry.
+	Approval *Approval `json:"approval,omitempty"`
 	// ErrorClass classifies why execution failed (never the error text).
 	ErrorClass string `json:"error_class,omitempty"`
 	// InputDigest is the [Digest] of the canonical action input.
@@ -132,6 +137,56 @@ type ShadowResult struct {
 	ID           string   `json:"id"`
 	MatchedRules []string `json:"matched_rules,omitempty"`
 	Version      string   `json:"version"`
+}
+
+// Vote decisions recorded in [Approval.Decision].
+const (
+	DecisionApprove = "approve"
+	DecisionReject  = "reject"
+)
+
+// Approval is the approval member of a receipt. Which members are set
+// depends on the receipt's status:
+//
+//   - pending_approval: the requirement: ExpiresAt, Quorum (at least 1),
+//     Roles and/or Users, StepUp.
+//   - vote: Approver and Decision, with an optional Reason and the
+//     StepUpMethod the approver used.
+//   - approved, rejected: Votes, the receipt ids of the votes that decided;
+//     optionally a Reason.
+//   - expired: optionally a Reason.
+//   - cancelled: Approver (who cancelled) and optionally a Reason.
+//
+// Field order follows the RFC 8785 order of the JSON names.
+type Approval struct {
+	// Approver is who voted (vote) or cancelled (cancelled).
+	Approver *Approver `json:"approver,omitempty"`
+	// Decision is the vote: [DecisionApprove] or [DecisionReject].
+	Decision string `json:"decision,omitempty"`
+	// ExpiresAt is when the approval request expires; encoded as RFC 3339
+	// in UTC.
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	// Quorum is the number of distinct approvers needed.
+	Quorum int `json:"quorum,omitempty"`
+	// Reason is the approver's, canceller's or system's reason.
+	Reason string `json:"reason,omitempty"`
+	// Roles are the approver roles; holding any one of them qualifies.
+	Roles []string `json:"roles,omitempty"`
+	// StepUp reports whether approvers must present a second factor.
+	StepUp bool `json:"step_up,omitempty"`
+	// StepUpMethod is the second factor the approver presented ("totp").
+	StepUpMethod string `json:"step_up_method,omitempty"`
+	// Users are approvers named by user id.
+	Users []string `json:"users,omitempty"`
+	// Votes are the receipt ids of the votes that decided the action.
+	Votes []string `json:"votes,omitempty"`
+}
+
+// Approver is a person who voted on or cancelled an action, with the roles
+// they held when they did.
+type Approver struct {
+	Roles  []string `json:"roles,omitempty"`
+	UserID string   `json:"user_id"`
 }
 
 // Signature is the detached Ed25519 signature over the canonical form of the

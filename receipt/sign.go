@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"unicode/utf8"
 )
 
@@ -31,6 +32,15 @@ var ErrInvalid = errors.New("not valid v1")
 // an ID and an Effect; every string is valid UTF-8. Principal.UserID may
 // be empty (an action on no user's behalf). A signature already in r is
 // ignored and replaced.
+//
+// Approval, if set, must not be empty and is allowed only on the statuses
+// pending_approval, vote, approved, rejected, expired and cancelled, each
+// with only the members [Approval] lists for it: on pending_approval a
+// Quorum of at least 1 and an ExpiresAt are required; on vote an Approver
+// and a Decision ([DecisionApprove] or [DecisionReject]); an Approver
+// needs a UserID; list elements must be non-empty. (A receipt of those
+// statuses without Approval stays valid: the member was added to format
+// v1 later.)
 //
 // Sign fails with an error wrapping [ErrInvalid] (or [ErrInvalidUTF8],
 // [ErrNumberRange]) for an invalid receipt, and with the signer's error if
@@ -139,6 +149,9 @@ func (r *Receipt) validate() error {
 			return invalid("principal.delegation[%d]: missing sub", i)
 		}
 	}
+	if err := r.validateApproval(); err != nil {
+		return err
+	}
 	if p := r.Policy; p != nil {
 		if p.ID == "" {
 			return invalid("missing policy.id")
@@ -151,6 +164,63 @@ func (r *Receipt) validate() error {
 				return invalid("policy.shadow[%d]: missing effect", i)
 			}
 		}
+	}
+	return nil
+}
+
+// validateApproval checks the approval member against the status.
+func (r *Receipt) validateApproval() error {
+	a := r.Approval
+	if a == nil {
+		return nil
+	}
+	var requirement, approver, vote, votes bool
+	switch r.Status {
+	case StatusPendingApproval:
+		requirement = true
+	case StatusVote:
+		approver, vote = true, true
+	case StatusApproved, StatusRejected:
+		votes = true
+	case StatusCancelled:
+		approver = true
+	case StatusExpired:
+	default:
+		return invalid("approval is present with status %s", r.Status)
+	}
+	switch {
+	case a.Approver == nil && a.Decision == "" && a.ExpiresAt == nil && a.Quorum == 0 && a.Reason == "" &&
+		len(a.Roles) == 0 && !a.StepUp && a.StepUpMethod == "" && len(a.Users) == 0 && len(a.Votes) == 0:
+		return invalid("approval is present but empty")
+	case !requirement && (a.ExpiresAt != nil || a.Quorum != 0 || len(a.Roles) > 0 || a.StepUp || len(a.Users) > 0):
+		return invalid("approval requirement members are present with status %s", r.Status)
+	case !approver && a.Approver != nil:
+		return invalid("approval.approver is present with status %s", r.Status)
+	case !vote && (a.Decision != "" || a.StepUpMethod != ""):
+		return invalid("approval.decision or approval.step_up_method is present with status %s", r.Status)
+	case !votes && len(a.Votes) > 0:
+		return invalid("approval.votes is present with status %s", r.Status)
+	case requirement && a.Quorum < 1:
+		return invalid("approval.quorum is not at least 1")
+	case requirement && (a.ExpiresAt == nil || a.ExpiresAt.IsZero()):
+		return invalid("missing approval.expires_at")
+	case vote && a.Approver == nil:
+		return invalid("missing approval.approver")
+	case vote && a.Decision != DecisionApprove && a.Decision != DecisionReject:
+		return invalid("approval.decision is not approve or reject")
+	case a.Approver != nil && a.Approver.UserID == "":
+		return invalid("missing approval.approver.user_id")
+	}
+	for _, list := range []struct {
+		name string
+		ss   []string
+	}{{"approval.roles", a.Roles}, {"approval.users", a.Users}, {"approval.votes", a.Votes}} {
+		if slices.Contains(list.ss, "") {
+			return invalid("%s has an empty element", list.name)
+		}
+	}
+	if a.Approver != nil && slices.Contains(a.Approver.Roles, "") {
+		return invalid("approval.approver.roles has an empty element")
 	}
 	return nil
 }

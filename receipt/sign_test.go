@@ -57,6 +57,48 @@ func TestSignValidation(t *testing.T) {
 		{"shadow without effect", func(r *Receipt) { r.Policy = &PolicyRef{ID: "p", Shadow: []ShadowResult{{ID: "s"}}} }, ErrInvalid},
 		{"invalid UTF-8", func(r *Receipt) { r.Reasons = []string{"\xff"} }, ErrInvalidUTF8},
 		{"year 10000", func(r *Receipt) { r.IssuedAt = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) }, nil},
+		{"approval on allowed", func(r *Receipt) { r.Approval = &Approval{Reason: "x"} }, ErrInvalid},
+		{"approval empty", func(r *Receipt) { *r = *approvalReceipt(StatusExpired); r.Approval = &Approval{} }, ErrInvalid},
+		{"approval empty lists", func(r *Receipt) {
+			*r = *approvalReceipt(StatusExpired)
+			r.Approval = &Approval{Roles: []string{}, Votes: []string{}}
+		}, ErrInvalid},
+		{"pending without quorum", func(r *Receipt) { *r = *approvalReceipt(StatusPendingApproval); r.Approval.Quorum = 0 }, ErrInvalid},
+		{"pending negative quorum", func(r *Receipt) { *r = *approvalReceipt(StatusPendingApproval); r.Approval.Quorum = -1 }, ErrInvalid},
+		{"pending without expiry", func(r *Receipt) { *r = *approvalReceipt(StatusPendingApproval); r.Approval.ExpiresAt = nil }, ErrInvalid},
+		{"pending zero expiry", func(r *Receipt) {
+			*r = *approvalReceipt(StatusPendingApproval)
+			r.Approval.ExpiresAt = &time.Time{}
+		}, ErrInvalid},
+		{"pending with votes", func(r *Receipt) { *r = *approvalReceipt(StatusPendingApproval); r.Approval.Votes = []string{"v"} }, ErrInvalid},
+		{"pending with approver", func(r *Receipt) {
+			*r = *approvalReceipt(StatusPendingApproval)
+			r.Approval.Approver = &Approver{UserID: "bob"}
+		}, ErrInvalid},
+		{"pending with empty role", func(r *Receipt) { *r = *approvalReceipt(StatusPendingApproval); r.Approval.Roles = []string{""} }, ErrInvalid},
+		{"vote without approver", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Approver = nil }, ErrInvalid},
+		{"vote without decision", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Decision = "" }, ErrInvalid},
+		{"vote with bad decision", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Decision = "maybe" }, ErrInvalid},
+		{"vote approver without user", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Approver.UserID = "" }, ErrInvalid},
+		{"vote approver empty role", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Approver.Roles = []string{""} }, ErrInvalid},
+		{"vote with quorum", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Quorum = 2 }, ErrInvalid},
+		{"vote with votes", func(r *Receipt) { *r = *approvalReceipt(StatusVote); r.Approval.Votes = []string{"v"} }, ErrInvalid},
+		{"approved with decision", func(r *Receipt) { *r = *approvalReceipt(StatusApproved); r.Approval.Decision = DecisionApprove }, ErrInvalid},
+		{"approved with empty vote id", func(r *Receipt) { *r = *approvalReceipt(StatusApproved); r.Approval.Votes = []string{""} }, ErrInvalid},
+		{"approved with approver", func(r *Receipt) {
+			*r = *approvalReceipt(StatusApproved)
+			r.Approval.Approver = &Approver{UserID: "bob"}
+		}, ErrInvalid},
+		{"expired with step_up", func(r *Receipt) { *r = *approvalReceipt(StatusExpired); r.Approval.StepUp = true }, ErrInvalid},
+		{"cancelled with step_up_method", func(r *Receipt) {
+			*r = *approvalReceipt(StatusCancelled)
+			r.Approval.StepUpMethod = "totp"
+		}, ErrInvalid},
+		{"executing with approval", func(r *Receipt) {
+			*r = *approvalReceipt(StatusApproved)
+			r.Status = StatusExecuting
+		}, ErrInvalid},
+		{"approval invalid UTF-8", func(r *Receipt) { *r = *approvalReceipt(StatusExpired); r.Approval.Reason = "\xff" }, ErrInvalidUTF8},
 	}
 	s, _ := testKey(t)
 	for _, tt := range tests {
@@ -84,9 +126,31 @@ func TestSignAcceptsOptionalEmpties(t *testing.T) {
 	require.NoError(t, err)
 }
 
+func TestSignAcceptsApprovals(t *testing.T) {
+	v, s := testVerifier(t)
+	for _, status := range []Status{StatusPendingApproval, StatusVote, StatusApproved, StatusRejected, StatusExpired, StatusCancelled} {
+		t.Run(string(status), func(t *testing.T) {
+			r := approvalReceipt(status)
+			signed, err := Sign(context.Background(), s, r)
+			require.NoError(t, err, "Sign(%s with approval)", status)
+			got, err := v.Verify(signed)
+			require.NoError(t, err, "Verify(%s with approval)", status)
+			assert.Equal(t, r, got, "Verify(Sign(r)) = got, want r")
+			again, err := got.MarshalCanonical()
+			require.NoError(t, err)
+			assert.Equal(t, string(signed), string(again), "re-encoding a verified receipt")
+		})
+	}
+	// Approval receipts without the member stay valid.
+	r := approvalReceipt(StatusVote)
+	r.Approval = nil
+	_, err := Sign(context.Background(), s, r)
+	require.NoError(t, err, "Sign(vote without approval)")
+}
+
 func TestSignOutput(t *testing.T) {
 	v, s := testVerifier(t)
-	for name, r := range map[string]*Receipt{"minimal": minimalReceipt(), "full": fullReceipt()} {
+	for name, r := range map[string]*Receipt{"minimal": minimalReceipt(), "full": fullReceipt(), "approval": approvalReceipt(StatusPendingApproval)} {
 		t.Run(name, func(t *testing.T) {
 			r.Signature = &Signature{Alg: "old", Kid: "old", Sig: "old"} // replaced
 			signed, err := Sign(context.Background(), s, r)
@@ -218,6 +282,45 @@ func goldenSet(t *testing.T) map[string][]byte {
 	p3.Reasons = []string{"quorum reached (1 of 1)"}
 	files["chain_approval.json"] = array(lp1, lp2, sign(&p3))
 
+	// pending_approval (quorum 2) → vote → vote → approved → executing →
+	// executed, with the approval member.
+	expires := at(50).Add(time.Hour)
+	q := base("act_quorum")
+	q.Resource.Target = "order/44"
+	q.InputDigest = digestOf(`{"amount":5000,"currency":"EUR"}`)
+	var quorum [][]byte
+	add := func(id string, status Status, sec int, edit func(r *Receipt)) {
+		r := q
+		r.ReceiptID, r.Status, r.IssuedAt, r.Seq = id, status, at(sec), int64(len(quorum)+1)
+		if len(quorum) > 0 {
+			r.PrevReceiptDigest = Digest(quorum[len(quorum)-1])
+		}
+		if edit != nil {
+			edit(&r)
+		}
+		quorum = append(quorum, sign(&r))
+	}
+	add("rcpt_q1", StatusPendingApproval, 50, func(r *Receipt) {
+		r.Policy = &PolicyRef{Digest: policy.Digest, ID: policy.ID, Version: policy.Version, MatchedRules: []string{"payments/huge-refunds"}}
+		r.Reasons = []string{"refunds over 1000 need two approvals"}
+		r.Approval = &Approval{ExpiresAt: &expires, Quorum: 2, Roles: []string{"finance"}, StepUp: true}
+	})
+	add("rcpt_q2", StatusVote, 60, func(r *Receipt) {
+		r.Approval = &Approval{Approver: &Approver{Roles: []string{"finance"}, UserID: "bob"}, Decision: DecisionApprove,
+			Reason: "customer is known", StepUpMethod: "totp"}
+	})
+	add("rcpt_q3", StatusVote, 70, func(r *Receipt) {
+		r.Approval = &Approval{Approver: &Approver{Roles: []string{"finance", "cfo"}, UserID: "carol"}, Decision: DecisionApprove,
+			StepUpMethod: "totp"}
+	})
+	add("rcpt_q4", StatusApproved, 70, func(r *Receipt) {
+		r.Reasons = []string{"quorum reached: 2 of 2 approvals"}
+		r.Approval = &Approval{Votes: []string{"rcpt_q2", "rcpt_q3"}}
+	})
+	add("rcpt_q5", StatusExecuting, 71, nil)
+	add("rcpt_q6", StatusExecuted, 72, func(r *Receipt) { r.OutputDigest = digestOf(`{"refund_id":"re_2"}`) })
+	files["chain_approval_quorum.json"] = array(quorum...)
+
 	// A denial with escapes and unicode, in shadow mode with a shadow result.
 	d := base("act_denied")
 	d.ReceiptID, d.Seq, d.Status, d.IssuedAt, d.Mode = "rcpt_d1", 1, StatusDenied, at(30), ModeShadow
@@ -277,7 +380,7 @@ func TestGolden(t *testing.T) {
 	require.NoError(t, err)
 	lc := NewLogChecker(v)
 	var index int64
-	for _, name := range []string{"event_policy_reloaded.json", "chain_allowed_executed.json", "chain_approval.json", "denied.json", "chain_failed.json"} {
+	for _, name := range []string{"event_policy_reloaded.json", "chain_allowed_executed.json", "chain_approval.json", "denied.json", "chain_failed.json", "chain_approval_quorum.json"} {
 		data := files[name]
 		var leaves [][]byte
 		if data[0] == '[' {
@@ -449,6 +552,81 @@ func TestTamper(t *testing.T) {
 			assert.Equal(t, tt.want, verr.Check, "Verify(%s) check = %v (%v), want %v", tt.name, verr.Check, err, tt.want)
 		})
 	}
+
+	t.Run("approval", func(t *testing.T) {
+		pending := approvalReceipt(StatusPendingApproval)
+		pendingSigned, err := Sign(context.Background(), s, pending)
+		require.NoError(t, err)
+		vote := approvalReceipt(StatusVote)
+		voteSigned, err := Sign(context.Background(), s, vote)
+		require.NoError(t, err)
+		approved := approvalReceipt(StatusApproved)
+		approvedSigned, err := Sign(context.Background(), s, approved)
+		require.NoError(t, err)
+		edits := []struct {
+			name string
+			r    *Receipt
+			edit edit
+			want Check
+		}{
+			{"quorum", pending, func(r *Receipt) { r.Approval.Quorum = 1 }, CheckSignature},
+			{"expires_at", pending, func(r *Receipt) { t := r.Approval.ExpiresAt.Add(time.Hour); r.Approval.ExpiresAt = &t }, CheckSignature},
+			{"roles", pending, func(r *Receipt) { r.Approval.Roles = []string{"intern"} }, CheckSignature},
+			{"users", pending, func(r *Receipt) { r.Approval.Users = append(r.Approval.Users, "mallory") }, CheckSignature},
+			{"step_up removed", pending, func(r *Receipt) { r.Approval.StepUp = false }, CheckSignature},
+			{"approval removed", pending, func(r *Receipt) { r.Approval = nil }, CheckSignature},
+			{"quorum zero", pending, func(r *Receipt) { r.Approval.Quorum = 0 }, CheckFormat},
+			{"approver", vote, func(r *Receipt) { r.Approval.Approver.UserID = "mallory" }, CheckSignature},
+			{"approver roles", vote, func(r *Receipt) { r.Approval.Approver.Roles = []string{"cfo"} }, CheckSignature},
+			{"decision", vote, func(r *Receipt) { r.Approval.Decision = DecisionReject }, CheckSignature},
+			{"decision invalid", vote, func(r *Receipt) { r.Approval.Decision = "yes" }, CheckFormat},
+			{"step_up_method removed", vote, func(r *Receipt) { r.Approval.StepUpMethod = "" }, CheckSignature},
+			{"reason", vote, func(r *Receipt) { r.Approval.Reason = "because" }, CheckSignature},
+			{"votes", approved, func(r *Receipt) { r.Approval.Votes = r.Approval.Votes[:1] }, CheckSignature},
+		}
+		signedOf := map[*Receipt][]byte{pending: pendingSigned, vote: voteSigned, approved: approvedSigned}
+		for _, tt := range edits {
+			_, err := v.Verify(signedOf[tt.r])
+			require.NoError(t, err)
+			data := tamper(t, tt.r, tt.edit)
+			_, err = v.Verify(data)
+			var verr *VerifyError
+			require.ErrorAs(t, err, &verr, "Verify(tampered approval.%s) = %v", tt.name, err)
+			assert.Equal(t, tt.want, verr.Check, "Verify(tampered approval.%s) check = %v (%v), want %v", tt.name, verr.Check, err, tt.want)
+		}
+		jsonEdits := []struct {
+			name string
+			edit func(m map[string]any)
+		}{
+			{"step_up false", func(m map[string]any) { m["approval"].(map[string]any)["step_up"] = false }},
+			{"step_up as string", func(m map[string]any) { m["approval"].(map[string]any)["step_up"] = "true" }},
+			{"quorum as string", func(m map[string]any) { m["approval"].(map[string]any)["quorum"] = "2" }},
+			{"quorum fractional", func(m map[string]any) { m["approval"].(map[string]any)["quorum"] = 1.5 }},
+			{"roles empty", func(m map[string]any) { m["approval"].(map[string]any)["roles"] = []any{} }},
+			{"expires_at with offset", func(m map[string]any) {
+				m["approval"].(map[string]any)["expires_at"] = "2025-03-14T17:09:26.535897+01:00"
+			}},
+			{"approval not an object", func(m map[string]any) { m["approval"] = []any{"x"} }},
+			{"approval empty", func(m map[string]any) { m["approval"] = map[string]any{} }},
+		}
+		for _, tt := range jsonEdits {
+			data := editJSON(t, pendingSigned, tt.edit)
+			_, err := v.Verify(data)
+			var verr *VerifyError
+			require.ErrorAs(t, err, &verr, "Verify(%s) = %v", tt.name, err)
+			assert.Equal(t, CheckFormat, verr.Check, "Verify(%s) check = %v (%v), want format", tt.name, verr.Check, err)
+		}
+		for name, edit := range map[string]func(m map[string]any){
+			"approver without user_id": func(m map[string]any) { delete(m["approval"].(map[string]any)["approver"].(map[string]any), "user_id") },
+			"decision empty":           func(m map[string]any) { m["approval"].(map[string]any)["decision"] = "" },
+		} {
+			data := editJSON(t, voteSigned, edit)
+			_, err := v.Verify(data)
+			var verr *VerifyError
+			require.ErrorAs(t, err, &verr, "Verify(%s) = %v", name, err)
+			assert.Equal(t, CheckFormat, verr.Check, "Verify(%s) check = %v (%v), want format", name, verr.Check, err)
+		}
+	})
 
 	t.Run("not an object", func(t *testing.T) {
 		for _, in := range []string{`[]`, `"receipt"`, `null`, `1`} {

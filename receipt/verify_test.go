@@ -360,7 +360,7 @@ func FuzzVerify(f *testing.F) {
 		}
 		f.Add(data)
 	}
-	for _, name := range []string{"chain_allowed_executed.json", "chain_approval.json"} {
+	for _, name := range []string{"chain_allowed_executed.json", "chain_approval.json", "chain_approval_quorum.json"} {
 		data, err := os.ReadFile(filepath.Join("testdata", "golden", name))
 		if err != nil {
 			f.Fatal(err)

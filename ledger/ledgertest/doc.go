@@ -92,9 +92,12 @@
 // cursor valid across later appends, and rejects a malformed cursor with an
 // error.
 //
-// A leaf whose receipt_id, or whose (action_id, seq), is already indexed is
-// a duplicate. A store may refuse the Append holding it (storing nothing of
-// that batch, with an error that does not wrap ErrConflict) or store the
-// leaf without indexing it, so the first receipt keeps the id; the suite
-// accepts either.
+// A receipt whose receipt_id, or whose (action_id, seq), is already stored,
+// or repeats one of an earlier receipt of the same batch, is a duplicate.
+// The store must refuse the Append holding it, storing nothing of that
+// batch, with an error that wraps [ledger.ErrDuplicate] and not
+// [ledger.ErrConflict]: the approval workflow relies on it to decide which
+// of two racing executors of an approved action wins. Only a harness with
+// [Harness.StoresDuplicates] (a plain Store behind the scanning querier)
+// may instead store the duplicate without indexing it.
 package ledgertest

@@ -26,6 +26,14 @@ type Harness struct {
 	// as a restarted process would open it. The suite no longer uses s
 	// afterwards. If nil, the cases that reopen a store are skipped.
 	Reopen func(t *testing.T, s ledger.Store) ledger.Store
+
+	// StoresDuplicates reports that the store's Querier stores a
+	// duplicate receipt without indexing it instead of refusing it, as a
+	// plain Store answered by the scanning querier of [ledger.NewQuerier]
+	// does. The Duplicates case then accepts either. Such a store cannot
+	// decide races between writers that share it (two Guards executing
+	// one approved action): use it with one writer only.
+	StoresDuplicates bool
 }
 
 // Run runs every conformance case as a subtest of t, each on a fresh store

@@ -686,6 +686,84 @@ func testMalformedCursor(t *testing.T, h Harness) {
 }
 
 func testDuplicates(t *testing.T, h Harness) {
+	if h.StoresDuplicates {
+		testDuplicatesStored(t, h)
+		return
+	}
+	ctx := t.Context()
+	s, q := newQuerier(t, h)
+	m := newModel(t)
+	at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+	leaf := func(id, action string, seq int64, status string) []byte {
+		f := receiptFields{receiptID: id, actionID: action, status: status, tenantID: "tenant-a", agentID: "agent-1", seq: seq, issuedAt: at}
+		return receiptLeaf(f, at.Format(time.RFC3339), "")
+	}
+
+	a := leaf("rdup-1", "actdup-1", 1, "allowed")
+	appendModel(t, ctx, s, m, [][]byte{a})
+	indexed := []ledger.Record{{Index: 0, Leaf: a}}
+
+	// refused appends batch, which the store must refuse whole with an
+	// error wrapping ErrDuplicate (and not ErrConflict), storing nothing.
+	refused := func(what string, batch [][]byte) {
+		t.Helper()
+		hs := m.next(batch)
+		err := s.Append(ctx, m.size(), batch, hs)
+		switch {
+		case err == nil:
+			t.Errorf("Append(%s) = nil, want an error wrapping ErrDuplicate", what)
+			m.commit(batch, hs) // keep the model in step for the checks below
+			return
+		case errors.Is(err, ledger.ErrConflict):
+			t.Errorf("Append(%s) = %v, want an error wrapping ErrDuplicate and not ErrConflict", what, err)
+		case !errors.Is(err, ledger.ErrDuplicate):
+			t.Errorf("Append(%s) = %v, want an error wrapping ErrDuplicate", what, err)
+		}
+		checkStore(t, ctx, s, m)
+	}
+
+	other := leaf("rdup-0", "actdup-0", 1, "allowed")
+	refused("a receipt with a receipt_id already stored", [][]byte{leaf("rdup-1", "actdup-2", 1, "denied")})
+	refused("a receipt with an (action_id, seq) already stored", [][]byte{leaf("rdup-3", "actdup-1", 1, "denied")})
+	refused("a batch with one receipt_id twice", [][]byte{leaf("rdup-4", "actdup-4", 1, "allowed"), leaf("rdup-4", "actdup-5", 1, "denied")})
+	refused("a batch with one (action_id, seq) twice", [][]byte{leaf("rdup-7", "actdup-7", 1, "allowed"), leaf("rdup-8", "actdup-7", 1, "denied")})
+	refused("a batch whose last receipt is a duplicate", [][]byte{other, []byte("not a receipt"), leaf("rdup-9", "actdup-1", 1, "executing")})
+	f := leaf("rdup-6", "actdup-1", 2, "executing")
+	appendModel(t, ctx, s, m, [][]byte{f})
+	indexed = append(indexed, ledger.Record{Index: m.size() - 1, Leaf: f})
+
+	if got, err := q.ReceiptByID(ctx, "rdup-1"); err != nil {
+		t.Errorf("ReceiptByID(%q) = %v, want the first receipt with that id", "rdup-1", err)
+	} else {
+		checkRecords(t, `ReceiptByID("rdup-1")`, []ledger.Record{got}, indexed[:1])
+	}
+	for _, id := range []string{"rdup-0", "rdup-3", "rdup-4", "rdup-7", "rdup-8", "rdup-9"} {
+		if got, err := q.ReceiptByID(ctx, id); !errors.Is(err, ledger.ErrNotFound) {
+			t.Errorf("ReceiptByID(%q) after its batch was refused = index %d, %v, want an error wrapping ErrNotFound", id, got.Index, err)
+		}
+	}
+	got, err := q.ActionReceipts(ctx, "actdup-1")
+	if err != nil {
+		t.Errorf("ActionReceipts(%q) = %v, want 2 records", "actdup-1", err)
+	} else {
+		checkRecords(t, `ActionReceipts("actdup-1")`, got, indexed)
+	}
+	for _, id := range []string{"actdup-0", "actdup-2", "actdup-4", "actdup-5", "actdup-7"} {
+		if got, err := q.ActionReceipts(ctx, id); err != nil || len(got) != 0 {
+			t.Errorf("ActionReceipts(%q) (only a refused batch had it) = %v, %v, want no records and nil", id, indexes(got), err)
+		}
+	}
+	list, _, err := q.ListReceipts(ctx, ledger.Query{Limit: ledger.MaxPageSize})
+	if err != nil {
+		t.Fatalf("ListReceipts({}) = %v, want nil error", err)
+	}
+	checkRecords(t, "ListReceipts({}) (refused batches are not stored)", list, indexed)
+}
+
+// testDuplicatesStored is the Duplicates case for a store with
+// [Harness.StoresDuplicates]: it may refuse a batch with a duplicate or
+// store the duplicate without indexing it.
+func testDuplicatesStored(t *testing.T, h Harness) {
 	ctx := t.Context()
 	s, q := newQuerier(t, h)
 	m := newModel(t)

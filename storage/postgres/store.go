@@ -29,8 +29,8 @@ var ErrSchemaTooNew = errors.New("postgres: schema too new")
 // ErrDuplicateReceipt is returned (wrapped) by [Store.Append] when a leaf
 // of the batch is a receipt whose receipt_id, or whose (action_id, seq),
 // is already stored or appears twice in the batch. Nothing of the batch is
-// stored.
-var ErrDuplicateReceipt = errors.New("postgres: duplicate receipt")
+// stored. It wraps [ledger.ErrDuplicate].
+var ErrDuplicateReceipt = fmt.Errorf("postgres: duplicate receipt: %w", ledger.ErrDuplicate)
 
 // ErrCorrupt is returned (wrapped) when the tables do not hold together:
 // the sequencer row is missing, or a leaf or hash below the recorded size

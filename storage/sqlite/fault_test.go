@@ -82,8 +82,17 @@ func TestFailingWrites(t *testing.T) {
 				})
 			}
 			wg.Wait()
-			if failures == 0 || fs.failed == 0 {
-				t.Fatalf("no append failed (%d store calls), the test exercised nothing", fs.calls)
+			if fs.failed == 0 {
+				t.Fatalf("no store call failed (%d calls), the test exercised nothing", fs.calls)
+			}
+			// A write that failed before storing anything fails its
+			// callers; one that failed after committing is found stored
+			// by the Ledger, which then reports success.
+			if !after && failures == 0 {
+				t.Fatalf("no append failed (%d store calls, %d failed)", fs.calls, fs.failed)
+			}
+			if after && failures != 0 {
+				t.Errorf("%d appends failed whose batches were stored, want 0", failures)
 			}
 
 			check := func(s ledger.Store) {

@@ -35,12 +35,12 @@ var (
 	// receipt in the batch has a receipt_id, or an (action_id, seq), that is
 	// already stored or repeated in the batch. Nothing of the batch is
 	// stored.
-	ErrDuplicateReceipt = errors.New("sqlite: duplicate receipt")
+	ErrDuplicateReceipt = fmt.Errorf("sqlite: duplicate receipt: %w", ledger.ErrDuplicate)
 
 	// ErrDuplicateEvent is returned (wrapped) by [Store.Append] when an event
 	// in the batch has an event_id that is already stored or repeated in the
 	// batch. Nothing of the batch is stored.
-	ErrDuplicateEvent = errors.New("sqlite: duplicate event")
+	ErrDuplicateEvent = fmt.Errorf("sqlite: duplicate event: %w", ledger.ErrDuplicate)
 
 	// ErrCorrupt is returned (wrapped) when the file is not a SQLite
 	// database, or the database does not hold together: a leaf or hash row
