@@ -43,6 +43,15 @@ var migrations = [...]string{
 	CREATE INDEX oars_receipts_agent_idx ON %[1]s.oars_receipts (agent_id, idx);
 	CREATE INDEX oars_receipts_status_idx ON %[1]s.oars_receipts (status, idx);
 	CREATE INDEX oars_receipts_issued_idx ON %[1]s.oars_receipts (issued_at, idx);`,
+	// Version 2 (approval step-up, see stepup.go): sealed TOTP secrets and
+	// the last used time step of each enrolled approver.
+	`CREATE TABLE %[1]s.oars_stepup_totp (
+		tenant_id TEXT NOT NULL,
+		user_id   TEXT NOT NULL,
+		secret    BYTEA NOT NULL,
+		last_step BIGINT NOT NULL DEFAULT 0,
+		PRIMARY KEY (tenant_id, user_id)
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.
