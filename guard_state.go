@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 
 	"github.com/google/uuid"
@@ -42,20 +41,17 @@ func (g *Guard) idempotent(ctx context.Context, a *Action) (*Outcome, func(), er
 		return nil, nil, fmt.Errorf("%w: tenant_id %s", ErrInvalidAction, err)
 	}
 	id := IdempotentActionID(a.TenantID, a.IdempotencyKey)
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	mu := &g.keyLocks[h.Sum32()%uint32(len(g.keyLocks))]
-	mu.Lock()
+	unlock := g.keyLocks.lock(id)
 	entries, err := g.Receipts(ctx, id)
 	switch {
 	case errors.Is(err, ErrNotFound):
 		a.ID = id
-		return nil, mu.Unlock, nil
+		return nil, unlock, nil
 	case err != nil:
-		mu.Unlock()
+		unlock()
 		return nil, nil, err
 	}
-	defer mu.Unlock()
+	defer unlock()
 	first := entries[0].Receipt
 	input := a.Input
 	if len(input) == 0 {

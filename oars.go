@@ -301,7 +301,7 @@ type Guard struct {
 	cfg      config
 	metrics  *metrics
 	// keyLocks serialise calls that share an idempotency key.
-	keyLocks [64]sync.Mutex
+	keyLocks keyedMutex
 	// appr is the in-memory bookkeeping of approvals (see approval.go).
 	appr approvals
 }
