@@ -284,14 +284,49 @@ func (g *Guard) Approval(ctx context.Context, actionID string) (*approval.State,
 
 // next returns the receipt after the last one of st, with status s.
 func (g *Guard) next(st *approval.State, s receipt.Status) *receipt.Receipt {
-	r := *st.Last
+	return g.nextAfter(st.Last, st.LastDigest, s)
+}
+
+// nextAfter returns the receipt with status s that follows last, whose
+// signed canonical bytes have digest lastDigest.
+func (g *Guard) nextAfter(last *receipt.Receipt, lastDigest string, s receipt.Status) *receipt.Receipt {
+	r := *last
 	r.ReceiptID = g.cfg.newID()
-	r.Seq = st.LastSeq + 1
-	r.PrevReceiptDigest = st.LastDigest
+	r.Seq = last.Seq + 1
+	r.PrevReceiptDigest = lastDigest
 	r.IssuedAt = g.cfg.clock().UTC()
 	r.Status = s
 	r.Approval, r.Policy, r.Reasons, r.ErrorClass, r.OutputDigest, r.Signature = nil, nil, nil, "", "", nil
 	return &r
+}
+
+// heldForApproval reports whether the action whose first receipt is first
+// was held for approval (an enforced pending_approval decision), so that
+// its transitions follow the approval workflow.
+func heldForApproval(first *receipt.Receipt) bool {
+	return first.Status == receipt.StatusPendingApproval && first.Mode == receipt.ModeEnforce
+}
+
+// transitionPlain runs step on the fresh receipts of action id, which was
+// never held for approval, under the action's lock, until step reports it
+// is done, re-reading after every race lost to another writer.
+func (g *Guard) transitionPlain(ctx context.Context, id string, step func(entries []Entry) (done bool, err error)) error {
+	unlock := g.lockAction(id)
+	defer unlock()
+	for range maxTransitionAttempts {
+		entries, err := g.Receipts(ctx, id)
+		if err != nil {
+			return err
+		}
+		done, err := step(entries)
+		switch {
+		case errors.Is(err, errLost):
+			continue
+		case err != nil || done:
+			return err
+		}
+	}
+	return fmt.Errorf("oars: action changed under %d attempts in a row to record a transition: %w", maxTransitionAttempts, ErrLedger)
 }
 
 // errLost reports that another writer recorded a receipt at the place in
@@ -485,12 +520,20 @@ func (g *Guard) Cancel(ctx context.Context, actionID string, by approval.Approve
 // and append an executed receipt (with the output's digest) or a failed
 // one (with an error class), as [Guard.Do] does.
 //
-// It returns [ErrNotApproved] (also wrapping [ErrRejected], [ErrExpired]
-// or [ErrCancelled] when that is why) for an action that is not approved,
-// and [ErrAlreadyClaimed] once it was claimed: an approval is used once.
-// Those refusals record nothing. If the process dies after the claim,
-// the action stays executing and is never run again automatically (at
-// most once); see [Guard.RecoverInterrupted].
+// Execute also runs an action that was allowed without approval (decided
+// with [Guard.Decide] but not executed yet: its only receipt is the
+// allowed decision, or any decision in shadow mode) the same way: it
+// claims the execution with an executing receipt at seq 2 and then
+// records executed or failed, so a server that decides first and executes
+// later runs the action once however many requests or replicas try.
+//
+// It returns [ErrNotApproved] (also wrapping [ErrRejected], [ErrExpired],
+// [ErrCancelled] or [ErrDenied] when that is why) for an action that is
+// neither approved nor allowed, and [ErrAlreadyClaimed] once it was
+// claimed: an approval or an allowed decision is used once. Those
+// refusals record nothing. If the process dies after the claim, the
+// action stays executing and is never run again automatically (at most
+// once); see [Guard.RecoverInterrupted].
 func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec ExecFunc) (*Outcome, error) {
 	out := &Outcome{ActionID: actionID}
 	if exec == nil {
@@ -516,6 +559,13 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 	if err != nil {
 		return out, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
 	}
+	entries, err := g.Receipts(ctx, actionID)
+	if err != nil {
+		return out, err
+	}
+	if !heldForApproval(entries[0].Receipt) {
+		return g.executeDecided(ctx, out, a, exec, digest)
+	}
 	var claim Entry
 	err = g.transition(ctx, actionID, out, func(st *approval.State) (bool, error) {
 		if err := executable(st); err != nil {
@@ -533,6 +583,39 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 	if errors.Is(err, approval.ErrNotApproval) {
 		err = fmt.Errorf("%w: %w", ErrNotApproved, err)
 	}
+	if err != nil {
+		return out, err
+	}
+	return g.run(ctx, out, a, exec, &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)})
+}
+
+// executeDecided is Execute for an action never held for approval: it
+// claims an allowed (or shadow) decision with an executing receipt at seq
+// 2, then runs exec.
+func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exec ExecFunc, digest string) (*Outcome, error) {
+	var claim Entry
+	err := g.transitionPlain(ctx, a.ID, func(entries []Entry) (bool, error) {
+		first, last := entries[0].Receipt, entries[len(entries)-1]
+		out.Status = last.Receipt.Status
+		switch {
+		case first.Status != receipt.StatusAllowed && first.Mode != receipt.ModeShadow:
+			return true, fmt.Errorf("oars: execute: action is %s: %w: %w", first.Status, ErrNotApproved, ErrDenied)
+		case len(entries) > 1:
+			return true, fmt.Errorf("oars: execute: action is %s: %w", last.Receipt.Status, ErrAlreadyClaimed)
+		}
+		st := &approval.State{
+			TenantID: first.TenantID, AgentID: first.AgentID, RequesterUserID: first.Principal.UserID,
+			Delegation: first.Principal.Delegation, Resource: first.Resource, InputDigest: first.InputDigest,
+		}
+		if err := sameCall(st, a, digest); err != nil {
+			return true, err
+		}
+		if err := g.appendTransition(ctx, out, g.nextAfter(last.Receipt, receipt.Digest(last.Bytes), receipt.StatusExecuting)); err != nil {
+			return false, err
+		}
+		claim = out.Receipts[len(out.Receipts)-1]
+		return true, nil
+	})
 	if err != nil {
 		return out, err
 	}
@@ -913,25 +996,52 @@ func (g *Guard) ApprovedUnexecuted(ctx context.Context) ([]string, error) {
 // again (an approval is used at most once; a connector with idempotent
 // retries can do better). olderThan must exceed the longest execution, or
 // a slow execution still running is marked failed and its result cannot
-// be recorded. It returns the number of actions marked.
+// be recorded. It covers approved actions and allowed ones claimed by
+// [Guard.Execute] alike. It returns the number of actions marked.
 func (g *Guard) RecoverInterrupted(ctx context.Context, olderThan time.Duration) (int, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("oars: recover interrupted: %v is not positive", olderThan)
 	}
 	n := 0
+	interrupted := func(ctx context.Context, out *Outcome, last *receipt.Receipt, lastDigest string) error {
+		r := g.nextAfter(last, lastDigest, receipt.StatusFailed)
+		r.ErrorClass = "interrupted"
+		r.Reasons = []string{"execution was claimed but no result was recorded in time"}
+		if err := g.appendTransition(ctx, out, r); err != nil {
+			return err
+		}
+		n++
+		return nil
+	}
 	err := g.scan(ctx, receipt.StatusExecuting, "", func(id string) error {
 		out := &Outcome{ActionID: id}
-		err := g.transition(ctx, id, out, func(st *approval.State) (bool, error) {
+		entries, err := g.Receipts(ctx, id)
+		if err != nil {
+			return err
+		}
+		if !heldForApproval(entries[0].Receipt) {
+			return g.transitionPlain(ctx, id, func(entries []Entry) (bool, error) {
+				last := entries[len(entries)-1]
+				if final(last.Receipt.Status) {
+					g.markDone(id)
+				}
+				if last.Receipt.Status != receipt.StatusExecuting || g.cfg.clock().Sub(last.Receipt.IssuedAt) < olderThan {
+					return true, nil
+				}
+				if err := interrupted(ctx, out, last.Receipt, receipt.Digest(last.Bytes)); err != nil {
+					return false, err
+				}
+				g.markDone(id)
+				return true, nil
+			})
+		}
+		err = g.transition(ctx, id, out, func(st *approval.State) (bool, error) {
 			if st.Status != receipt.StatusExecuting || g.cfg.clock().Sub(st.Last.IssuedAt) < olderThan {
 				return true, nil
 			}
-			r := g.next(st, receipt.StatusFailed)
-			r.ErrorClass = "interrupted"
-			r.Reasons = []string{"execution was claimed but no result was recorded in time"}
-			if err := g.appendTransition(ctx, out, r); err != nil {
+			if err := interrupted(ctx, out, st.Last, st.LastDigest); err != nil {
 				return false, err
 			}
-			n++
 			return true, nil
 		})
 		if errors.Is(err, approval.ErrNotApproval) {

@@ -6,8 +6,10 @@
 //
 // A [Principal] is an authenticated caller: a Subject (a name that may be
 // logged and recorded as the actor of events, never a secret), the [Role]
-// values it holds, the tenants it may act in or read ("*" for all), and, for
-// agent credentials, the agent it is bound to. Servers decide what a caller
+// values it holds, the tenants it may act in or read ("*" for all), its
+// business groups (such as "finance-approver", the approver roles policies
+// name; not API roles), and, for agent credentials, the agent it is bound
+// to. Servers decide what a caller
 // may do from its roles (which routes) and its tenants (which data); a
 // tenant the caller cannot see is treated as one that does not exist.
 //
@@ -118,6 +120,12 @@ type Principal struct {
 	// Tenants are the tenants the caller may act in and read;
 	// [AllTenants] ("*") means every tenant.
 	Tenants []string
+	// Groups are the caller's business groups, such as
+	// "finance-approver": names that policies use for approver roles,
+	// distinct from the API [Role] values. Each is a non-empty identifier
+	// of at most [MaxIDLength] bytes without control characters, and none
+	// repeats.
+	Groups []string
 	// AgentID, if not empty, is the only agent the caller may act as or
 	// read the actions of. Empty means any agent of its tenants. For a
 	// delegation token it is the current actor.

@@ -87,6 +87,11 @@ type Issuer struct {
 	// KindClaim names the claim holding the principal's [Kind] ("user",
 	// "agent" or "service"); default "kind".
 	KindClaim string
+	// GroupsClaim names the claim holding the principal's business
+	// groups (a string or an array of strings, see [Principal].Groups);
+	// default "groups". A token whose groups are invalid or repeated is
+	// refused.
+	GroupsClaim string
 	// DefaultKind is the kind of principals whose token has no KindClaim;
 	// default [KindUser].
 	DefaultKind Kind
@@ -263,6 +268,7 @@ func newJWTIssuer(is Issuer, cfg jwtConfig) (*jwtIssuer, error) {
 		{&is.AgentClaim, "agent_id"},
 		{&is.ScopeClaim, "scope"},
 		{&is.KindClaim, "kind"},
+		{&is.GroupsClaim, "groups"},
 	} {
 		if *c.v == "" {
 			*c.v = c.def
@@ -329,8 +335,8 @@ func (a *JWTAuthenticator) Authenticate(ctx context.Context, r *http.Request) (*
 // contain Audience, "exp" must be present and not past, "nbf" and "iat"
 // not in the future (each with Leeway), and "sub" must be present.
 //
-// The principal's Subject is "sub"; Roles, Tenants, AgentID, Kind and
-// Scopes come from the issuer's claims (Scopes stay nil when the token
+// The principal's Subject is "sub"; Roles, Tenants, Groups, AgentID, Kind
+// and Scopes come from the issuer's claims (Scopes stay nil when the token
 // has no scope claim); UserID is "sub" when Kind is [KindUser]; AgentID
 // is "sub" when Kind is [KindAgent] and the token has no agent claim.
 //
@@ -478,6 +484,16 @@ func (a *JWTAuthenticator) principal(is *jwtIssuer, std jwt.Claims, claims map[s
 			return nil, fmt.Errorf("claim %q: %w", c.TenantsClaim, err)
 		}
 		p.Tenants = tenants
+	}
+	groups, present, err := stringsClaim(claims, c.GroupsClaim)
+	if err != nil {
+		return nil, err
+	}
+	if present && len(groups) > 0 {
+		if err := validGroups(groups); err != nil {
+			return nil, fmt.Errorf("claim %q: %w", c.GroupsClaim, err)
+		}
+		p.Groups = groups
 	}
 	kind, present, err := stringClaim(claims, c.KindClaim)
 	if err != nil {

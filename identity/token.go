@@ -50,6 +50,10 @@ type Token struct {
 	// AgentID optionally binds an agent token to one agent. It requires
 	// [RoleAgent].
 	AgentID string `json:"agent_id,omitempty" yaml:"agent_id,omitempty"`
+	// Groups are the business groups of the token's holder (see
+	// [Principal].Groups): optional, each a valid identifier, no
+	// repeats.
+	Groups []string `json:"groups,omitempty" yaml:"groups,omitempty"`
 }
 
 // HashToken returns the hash under which a token secret is configured:
@@ -92,8 +96,9 @@ var _ Authenticator = (*TokenSet)(nil)
 // It fails, naming the token (by position and name, never by hash), when a
 // name is invalid or repeated, a hash is malformed or repeated (two tokens
 // with one secret), a role is unknown or repeated, the tenants are empty,
-// repeated, or mix [AllTenants] with others, or an AgentID is invalid or
-// set on a token without [RoleAgent]. The tokens are copied.
+// repeated, or mix [AllTenants] with others, an AgentID is invalid or
+// set on a token without [RoleAgent], or a group is invalid or repeated.
+// The tokens are copied.
 func NewTokenSet(tokens []Token) (*TokenSet, error) {
 	s := &TokenSet{byHash: make(map[[sha256.Size]byte]*Token, len(tokens))}
 	names := make(map[string]bool, len(tokens))
@@ -126,12 +131,16 @@ func NewTokenSet(tokens []Token) (*TokenSet, error) {
 				return nil, fmt.Errorf("identity: token %d (%s): agent_id needs role %q", i, t.Name, RoleAgent)
 			}
 		}
+		if err := validGroups(t.Groups); err != nil {
+			return nil, fmt.Errorf("identity: token %d (%s): groups: %w", i, t.Name, err)
+		}
 		s.byHash[sum] = &Token{
 			Name:    t.Name,
 			Hash:    t.Hash,
 			Roles:   slices.Clone(t.Roles),
 			Tenants: slices.Clone(t.Tenants),
 			AgentID: t.AgentID,
+			Groups:  slices.Clone(t.Groups),
 		}
 	}
 	return s, nil
@@ -174,6 +183,7 @@ func (s *TokenSet) Authenticate(ctx context.Context, r *http.Request) (*Principa
 		Roles:   slices.Clone(t.Roles),
 		Tenants: slices.Clone(t.Tenants),
 		AgentID: t.AgentID,
+		Groups:  slices.Clone(t.Groups),
 	}, nil
 }
 
@@ -291,6 +301,20 @@ func validTenants(tenants []string) error {
 			return fmt.Errorf("entry %d %w", i, err)
 		}
 		if slices.Contains(tenants[:i], t) {
+			return fmt.Errorf("entry %d repeated", i)
+		}
+	}
+	return nil
+}
+
+// validGroups checks business groups: each a valid id, no repeats. None
+// is fine.
+func validGroups(groups []string) error {
+	for i, g := range groups {
+		if err := validID(g); err != nil {
+			return fmt.Errorf("entry %d %w", i, err)
+		}
+		if slices.Contains(groups[:i], g) {
 			return fmt.Errorf("entry %d repeated", i)
 		}
 	}

@@ -239,7 +239,7 @@ func TestCmdLedgerVerifyTampered(t *testing.T) {
 		},
 		{
 			name:       "short hash",
-			sql:        `UPDATE hashes SET hash = x'00' WHERE idx = 0`,
+			sql:        `UPDATE leaves SET hashes = x'00' WHERE idx = 0`,
 			wantStdout: "invalid: damaged database",
 		},
 		{
@@ -248,8 +248,10 @@ func TestCmdLedgerVerifyTampered(t *testing.T) {
 			wantStdout: "invalid: damaged database",
 		},
 		{
+			// Storage index 2, the hash of leaves 0 and 1, is the second
+			// hash in leaf 1's row.
 			name:       "interior hash rewritten",
-			sql:        `UPDATE hashes SET hash = zeroblob(32) WHERE idx = 2`,
+			sql:        `UPDATE leaves SET hashes = substr(hashes, 1, 32) || zeroblob(32) WHERE idx = 1`,
 			wantStdout: "invalid: entry 1: stored hash mismatch\n",
 		},
 	}

@@ -9,6 +9,8 @@ package config
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,6 +57,9 @@ type Token struct {
 	Roles       []string `yaml:"roles"`
 	Tenants     []string `yaml:"tenants"`
 	AgentID     string   `yaml:"agent_id,omitempty"`
+	// Groups are the business groups of the token's holder, such as
+	// "finance-approver": the approver roles policies name.
+	Groups []string `yaml:"groups,omitempty"`
 }
 
 // Config is the whole configuration of oarsd.
@@ -98,6 +103,24 @@ type Config struct {
 	CORSOrigins     []string      `yaml:"cors_origins" flag:"cors-origins" usage:"comma-separated allowed CORS origins"`
 	// Tokens are the API tokens (config file only).
 	Tokens []Token `yaml:"tokens"`
+	// Approvals.
+	//
+	// StepUpKey seals approvers' TOTP secrets at rest: 32 bytes as 64 hex
+	// digits or base64 (see [DecodeStepUpKey]). Empty in development
+	// means DataDir/stepup.key, generated on first start; production
+	// requires it. Prefer the variable OARS_STEPUP_KEY to the flag.
+	StepUpKey string `yaml:"stepup_key" flag:"stepup-key" usage:"key sealing TOTP secrets at rest: 32 bytes, hex or base64 (prefer the environment variable)"`
+	// WebhookURL, if set, is notified by a signed POST when an action
+	// waits for approval; WebhookSecret (at least 16 bytes) signs it.
+	WebhookURL    string `yaml:"webhook_url" flag:"webhook-url" usage:"URL notified (signed POST) when an action waits for approval"`
+	WebhookSecret string `yaml:"webhook_secret" flag:"webhook-secret" usage:"HMAC secret of webhook notifications, at least 16 bytes (prefer the environment variable)"`
+	// SweepInterval is how often approval requests past their expiry are
+	// recorded as expired.
+	SweepInterval time.Duration `yaml:"sweep_interval" flag:"sweep-interval" usage:"how often expired approval requests are recorded"`
+	// ExecutionLease bounds one execution by the server; an execution
+	// claimed longer ago that recorded no result is marked failed
+	// (interrupted).
+	ExecutionLease time.Duration `yaml:"execution_lease" flag:"execution-lease" usage:"longest execution by the server; older unfinished ones are marked failed"`
 
 	// ConfigFile is where the file part came from ("" for none).
 	ConfigFile string `yaml:"-"`
@@ -119,7 +142,33 @@ func Defaults() Config {
 		WriteTimeout:    30 * time.Second,
 		IdleTimeout:     120 * time.Second,
 		ShutdownTimeout: 20 * time.Second,
+		SweepInterval:   10 * time.Second,
+		ExecutionLease:  5 * time.Minute,
 	}
+}
+
+// MinWebhookSecretLength is the least length of WebhookSecret, in bytes.
+const MinWebhookSecretLength = 16
+
+// StepUpKeySize is the size of the step-up key, in bytes.
+const StepUpKeySize = 32
+
+// DecodeStepUpKey decodes a step-up key: [StepUpKeySize] bytes as 64 hex
+// digits or as base64 (standard or URL alphabet, with or without
+// padding). Its error never quotes the key.
+func DecodeStepUpKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if len(s) == 2*StepUpKeySize {
+		if b, err := hex.DecodeString(s); err == nil {
+			return b, nil
+		}
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
+		if b, err := enc.DecodeString(s); err == nil && len(b) == StepUpKeySize {
+			return b, nil
+		}
+	}
+	return nil, fmt.Errorf("want %d bytes as %d hex digits or base64", StepUpKeySize, 2*StepUpKeySize)
 }
 
 // Production reports whether the environment is production.
@@ -474,7 +523,8 @@ func (c *Config) Validate() error {
 	if c.RateLimit <= 0 || c.RateBurst <= 0 {
 		return errors.New("config: rate_limit and rate_burst: must be positive")
 	}
-	for name, d := range map[string]time.Duration{"read_timeout": c.ReadTimeout, "write_timeout": c.WriteTimeout, "idle_timeout": c.IdleTimeout, "shutdown_timeout": c.ShutdownTimeout} {
+	for name, d := range map[string]time.Duration{"read_timeout": c.ReadTimeout, "write_timeout": c.WriteTimeout, "idle_timeout": c.IdleTimeout, "shutdown_timeout": c.ShutdownTimeout,
+		"sweep_interval": c.SweepInterval, "execution_lease": c.ExecutionLease} {
 		if d <= 0 {
 			return fmt.Errorf("config: %s: must be positive", name)
 		}
@@ -489,6 +539,9 @@ func (c *Config) Validate() error {
 		if o == "*" {
 			return errors.New("config: cors_origins: \"*\" is not allowed; list the origins")
 		}
+	}
+	if err := c.validateApprovals(); err != nil {
+		return err
 	}
 	for i, t := range c.Tokens {
 		if t.Name == "" {
@@ -526,6 +579,38 @@ func (c *Config) validateProduction() error {
 	}
 	if c.TLSCert == "" && !c.TLSTerminatedUpstream {
 		return errors.New("config: production: tls_cert and tls_key: set them, or set tls_terminated_upstream: true when a proxy terminates TLS")
+	}
+	if c.StepUpKey == "" {
+		return errors.New("config: production: stepup_key: set OARS_STEPUP_KEY to 32 random bytes (64 hex digits, e.g. from 'openssl rand -hex 32'); keys are never generated in production")
+	}
+	if c.WebhookURL != "" {
+		if u, _ := url.Parse(c.WebhookURL); u.Scheme != "https" {
+			return errors.New("config: production: webhook_url: must be https")
+		}
+	}
+	return nil
+}
+
+// validateApprovals checks the approval settings. Errors never quote the
+// key, the secret or the webhook URL (which may carry a token).
+func (c *Config) validateApprovals() error {
+	if c.StepUpKey != "" {
+		if _, err := DecodeStepUpKey(c.StepUpKey); err != nil {
+			return fmt.Errorf("config: stepup_key: %w", err)
+		}
+	}
+	switch {
+	case c.WebhookURL == "" && c.WebhookSecret != "":
+		return errors.New("config: webhook_secret: set only with webhook_url")
+	case c.WebhookURL == "":
+		return nil
+	}
+	u, err := url.Parse(c.WebhookURL)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+		return errors.New("config: webhook_url: want an absolute https URL")
+	}
+	if len(c.WebhookSecret) < MinWebhookSecretLength {
+		return fmt.Errorf("config: webhook_secret: required with webhook_url, at least %d bytes", MinWebhookSecretLength)
 	}
 	return nil
 }

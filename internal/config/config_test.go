@@ -139,7 +139,8 @@ func TestProductionRefusesInsecureDefaults(t *testing.T) {
 	policy := writeFile(t, "p.yaml", "id: p\n")
 	good := "tokens:\n  - {name: ci, token_sha256: \"" + identity.HashToken("real-secret") + "\", roles: [admin], tenants: [\"*\"]}\n"
 	dev := "tokens:\n  - {name: dev, token_sha256: \"" + identity.HashToken("dev_admin_token") + "\", roles: [admin], tenants: [\"*\"]}\n"
-	base := []string{"--env", "production", "--signing-key", key, "--policy", policy, "--tls-terminated-upstream", "true"}
+	stepUpKey := strings.Repeat("ab", 32)
+	base := []string{"--env", "production", "--signing-key", key, "--policy", policy, "--tls-terminated-upstream", "true", "--stepup-key", stepUpKey}
 	tests := []struct {
 		name    string
 		args    []string
@@ -153,6 +154,8 @@ func TestProductionRefusesInsecureDefaults(t *testing.T) {
 		{"no tokens", base, "addr: \":8080\"\n", "tokens: configure at least one"},
 		{"dev token", base, dev, "dev token \"dev_admin_token\" is refused"},
 		{"no tls", []string{"--env", "production", "--signing-key", key, "--policy", policy}, good, "tls_cert and tls_key: set them"},
+		{"no stepup key", []string{"--env", "production", "--signing-key", key, "--policy", policy, "--tls-terminated-upstream", "true"}, good, "stepup_key: set OARS_STEPUP_KEY"},
+		{"plain http webhook", append(append([]string{}, base...), "--webhook-url", "http://hooks.example.com/x", "--webhook-secret", strings.Repeat("s", 16)), good, "webhook_url: must be https"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/receipt"
 )
@@ -46,6 +47,9 @@ type actionResponse struct {
 	// LedgerIndexes are the ledger indexes of Receipts, in order.
 	LedgerIndexes []int64 `json:"ledger_indexes"`
 	Replayed      bool    `json:"replayed"`
+	// Output is the tool's output when the server executed the action
+	// (Config.Executors); it is not recorded, only its digest.
+	Output json.RawMessage `json:"output,omitempty"`
 }
 
 // validate checks the request's fields as the Guard will, naming them as
@@ -160,7 +164,10 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	default:
 		return internal(err)
 	}
-	resp := actionResponse{ActionID: out.ActionID, Status: out.Status, Replayed: out.Replayed}
+	if err := s.afterDecision(r, a, out); err != nil {
+		return err
+	}
+	resp := actionResponse{ActionID: out.ActionID, Status: out.Status, Replayed: out.Replayed, Output: out.Output}
 	for _, e := range out.Receipts {
 		resp.Receipts = append(resp.Receipts, e.Bytes)
 		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
@@ -171,6 +178,93 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	}
 	writeJSON(w, status, resp)
 	return nil
+}
+
+// afterDecision does what the server does with a recorded decision
+// before answering: it keeps the input of an action held for approval
+// (Config.Inputs), so that the action can be executed once approved, and
+// executes an allowed action whose tool has an executor
+// (Config.Executors), adding the receipts and the output to out. For an
+// idempotent replay it does the same for what is still due: a pending
+// action's input is stored again (idempotently) and an allowed action
+// that was never executed is executed now; the claim keeps that to once.
+func (s *server) afterDecision(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+	if len(out.Receipts) == 0 {
+		return nil
+	}
+	first, last := out.Receipts[0].Receipt, out.Receipts[len(out.Receipts)-1].Receipt
+	switch {
+	case last.Status == receipt.StatusPendingApproval && first.Mode == receipt.ModeEnforce && s.cfg.Inputs != nil:
+		return s.keepInput(r, a, out)
+	case len(out.Receipts) == 1 && out.Allowed():
+		exec := s.cfg.Executors[a.Resource.ToolID]
+		if exec == nil {
+			return nil
+		}
+		return s.execute(r, a, out, exec)
+	}
+	return nil
+}
+
+// keepInput stores the canonical input of an action held for approval.
+// If it cannot, the action is cancelled (an approval that could never be
+// executed is worse than none) and the answer is 503.
+func (s *server) keepInput(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+	input := a.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	canonical, err := receipt.Canonicalize(input)
+	if err != nil {
+		return internal(err) // the Guard accepted it: cannot happen
+	}
+	perr := s.cfg.Inputs.PutInput(r.Context(), out.ActionID, a.TenantID, canonical)
+	if perr == nil {
+		return nil
+	}
+	by := approval.Approver{UserID: "oarsd", Roles: []string{approval.AdminRole}, TenantIDs: []string{a.TenantID}}
+	ctx := context.WithoutCancel(r.Context())
+	if _, err := s.guard.Cancel(ctx, out.ActionID, by, "the action's input could not be stored"); err != nil {
+		s.log.ErrorContext(ctx, "cancelling an action whose input could not be stored failed",
+			slog.String("request_id", stateOf(r).id), slog.String("action_id", out.ActionID), slog.Any("error", err))
+	}
+	return unavailable("the action's input could not be stored; the action was cancelled", perr)
+}
+
+// execute runs an allowed action with its tool's executor, claiming it
+// first, bounded by the execution timeout and not cancelled by the client
+// going away (a half-run side effect is worse than a late answer). A
+// failed execution is a recorded outcome, answered like any other; an
+// execution already claimed by a concurrent request answers the receipts
+// recorded so far.
+func (s *server) execute(r *http.Request, a *oars.Action, out *oars.Outcome, exec oars.ExecFunc) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.execTimeout)
+	defer cancel()
+	res, err := s.guard.Execute(ctx, out.ActionID, a, exec)
+	if res != nil && len(res.Receipts) > 0 {
+		out.Receipts = append(out.Receipts, res.Receipts...)
+		out.Status = res.Status
+		out.Output = res.Output
+	}
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, oars.ErrAlreadyClaimed):
+		entries, rerr := s.guard.Receipts(r.Context(), out.ActionID)
+		if rerr != nil {
+			return unavailable("the ledger is unavailable", rerr)
+		}
+		out.Receipts, out.Status = entries, entries[len(entries)-1].Receipt.Status
+		return nil
+	case res != nil && res.Status == receipt.StatusFailed:
+		s.log.WarnContext(r.Context(), "action execution failed",
+			slog.String("request_id", stateOf(r).id), slog.String("action_id", out.ActionID),
+			slog.String("error_class", oars.ErrorClass(err)))
+		return nil
+	case errors.Is(err, oars.ErrLedger), errors.Is(err, oars.ErrSigning):
+		return unavailable("the ledger is unavailable", err)
+	}
+	return internal(err)
 }
 
 // requestMetadata is what policies see as context.request: the request

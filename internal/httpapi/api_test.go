@@ -229,6 +229,11 @@ func TestAuthMatrix(t *testing.T) {
 	id := func(tenant string) string { return fixture[tenant].ActionID }
 	rid := func(tenant string) string { return receiptID(t, fixture[tenant].Receipts[0]) }
 	index := func(tenant string) int64 { return fixture[tenant].LedgerIndexes[0] }
+	// An action held for approval in each tenant.
+	held := map[string]string{
+		ownTenant:   ts.submit("root", ownTenant, boundAgent, 500).ActionID,
+		otherTenant: ts.submit("root", otherTenant, boundAgent, 500).ActionID,
+	}
 
 	const (
 		admin, operator, auditor, agent, approver = "admin", "operator", "auditor", "agent", "approver"
@@ -241,43 +246,72 @@ func TestAuthMatrix(t *testing.T) {
 		ok      int      // status for an allowed caller in its own tenant
 		scoped  bool     // another tenant's data answers 404
 		req     func(tenant string) request
+		// reqAs, if set, replaces req for requests that depend on the
+		// caller (its fixture is the caller's own).
+		reqAs func(tenant, caller string) request
 	}
 	get := func(path string) func(string) request {
 		return func(string) request { return request{method: "GET", path: path} }
 	}
 	table := []row{
-		{"GET /health", public, 200, false, get("/health")},
-		{"GET /ready", public, 200, false, get("/ready")},
-		{"GET /.well-known/oap", public, 200, false, get("/.well-known/oap")},
-		{"GET /.well-known/oap/{$}", public, 200, false, get("/.well-known/oap/")},
-		{"GET /.well-known/oap/jwks.json", public, 200, false, get("/.well-known/oap/jwks.json")},
-		{"GET /metrics", []string{admin, operator, auditor}, 200, false, get("/metrics")},
+		{"GET /health", public, 200, false, get("/health"), nil},
+		{"GET /ready", public, 200, false, get("/ready"), nil},
+		{"GET /.well-known/oap", public, 200, false, get("/.well-known/oap"), nil},
+		{"GET /.well-known/oap/{$}", public, 200, false, get("/.well-known/oap/"), nil},
+		{"GET /.well-known/oap/jwks.json", public, 200, false, get("/.well-known/oap/jwks.json"), nil},
+		{"GET /metrics", []string{admin, operator, auditor}, 200, false, get("/metrics"), nil},
 		{"POST /v1/actions", []string{admin, operator, agent}, 201, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/actions", body: actionBody(tenant, boundAgent, 5)}
-		}},
+		}, nil},
 		{"GET /v1/actions/{id}", []string{admin, operator, auditor, agent}, 200, true, func(tenant string) request {
 			return request{method: "GET", path: "/v1/actions/" + id(tenant)}
-		}},
+		}, nil},
 		{"GET /v1/receipts", []string{admin, operator, auditor, agent}, 200, true, func(tenant string) request {
 			return request{method: "GET", path: "/v1/receipts?tenant_id=" + tenant}
-		}},
+		}, nil},
 		{"GET /v1/receipts/{id}", []string{admin, operator, auditor, agent}, 200, true, func(tenant string) request {
 			return request{method: "GET", path: "/v1/receipts/" + rid(tenant)}
-		}},
+		}, nil},
 		{"POST /v1/receipts/verify", all, 200, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/receipts/verify", body: fmt.Sprintf(`{"receipt_id":%q}`, rid(tenant))}
-		}},
-		{"GET /v1/ledger/checkpoint", all, 200, false, get("/v1/ledger/checkpoint")},
-		{"GET /v1/ledger/verifier-key", all, 200, false, get("/v1/ledger/verifier-key")},
+		}, nil},
+		{"GET /v1/ledger/checkpoint", all, 200, false, get("/v1/ledger/checkpoint"), nil},
+		{"GET /v1/ledger/verifier-key", all, 200, false, get("/v1/ledger/verifier-key"), nil},
 		{"GET /v1/ledger/entries/{index}", []string{admin, auditor}, 200, true, func(tenant string) request {
 			return request{method: "GET", path: fmt.Sprintf("/v1/ledger/entries/%d", index(tenant))}
-		}},
-		{"GET /v1/ledger/proofs/inclusion", all, 200, false, get("/v1/ledger/proofs/inclusion?index=0")},
-		{"GET /v1/ledger/proofs/consistency", all, 200, false, get("/v1/ledger/proofs/consistency?from=1")},
-		{"GET /v1/policies", []string{admin, operator, auditor}, 200, false, get("/v1/policies")},
+		}, nil},
+		{"GET /v1/ledger/proofs/inclusion", all, 200, false, get("/v1/ledger/proofs/inclusion?index=0"), nil},
+		{"GET /v1/ledger/proofs/consistency", all, 200, false, get("/v1/ledger/proofs/consistency?from=1"), nil},
+		{"GET /v1/policies", []string{admin, operator, auditor}, 200, false, get("/v1/policies"), nil},
 		{"POST /v1/policies/reload", []string{admin}, 200, false, func(string) request {
 			return request{method: "POST", path: "/v1/policies/reload"}
+		}, nil},
+		{"GET /v1/approvals", []string{admin, operator, auditor, approver}, 200, true, func(tenant string) request {
+			return request{method: "GET", path: "/v1/approvals?tenant_id=" + tenant}
+		}, nil},
+		{"GET /v1/approvals/{id}", []string{admin, operator, auditor, approver}, 200, true, func(tenant string) request {
+			return request{method: "GET", path: "/v1/approvals/" + held[tenant]}
+		}, nil},
+		{"POST /v1/approvals/{id}/decision", []string{admin, approver}, 200, true, func(tenant string) request {
+			// A fresh action per call: a rejection ends it.
+			id := ts.submit("root", tenant, boundAgent, 500).ActionID
+			return request{method: "POST", path: "/v1/approvals/" + id + "/decision", body: `{"decision":"reject","reason":"matrix"}`}
+		}, nil},
+		{"POST /v1/actions/{id}/cancel", []string{admin, operator, agent}, 200, true, nil, func(tenant, caller string) request {
+			// The caller's own action (its user is the caller's subject),
+			// so that requesters may cancel it.
+			b := bodyWith(func(m map[string]any) {
+				m["tenant_id"] = tenant
+				m["user_context"] = map[string]any{"user_id": caller}
+				m["input"] = map[string]any{"amount": 500}
+			})
+			resp := ts.do(request{method: "POST", path: "/v1/actions", token: "root", body: b})
+			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
+			return request{method: "POST", path: "/v1/actions/" + resp.action(t).ActionID + "/cancel", body: `{"reason":"matrix"}`}
 		}},
+		{"POST /v1/approvers/{user_id}/totp", []string{admin}, 200, true, func(tenant string) request {
+			return request{method: "POST", path: "/v1/approvers/dave/totp?tenant_id=" + tenant}
+		}, nil},
 	}
 
 	var patterns []string
@@ -302,7 +336,12 @@ func TestAuthMatrix(t *testing.T) {
 				}
 				name := fmt.Sprintf("%s/%s/%s", r.pattern, caller, tenant)
 				t.Run(name, func(t *testing.T) {
-					req := r.req(tenant)
+					var req request
+					if r.reqAs != nil {
+						req = r.reqAs(tenant, caller)
+					} else {
+						req = r.req(tenant)
+					}
 					switch caller {
 					case "none":
 					default:

@@ -18,6 +18,11 @@
 //	GET  /metrics                             x     x       x
 //	POST /v1/actions                          x     x               x
 //	GET  /v1/actions/{id}                     x     x       x       x
+//	POST /v1/actions/{id}/cancel              x     x               x
+//	GET  /v1/approvals                        x     x       x             x
+//	GET  /v1/approvals/{id}                   x     x       x             x
+//	POST /v1/approvals/{id}/decision          x                           x
+//	POST /v1/approvers/{user_id}/totp         x
 //	GET  /v1/receipts                         x     x       x       x
 //	GET  /v1/receipts/{id}                    x     x       x       x
 //	POST /v1/receipts/verify                  x     x       x       x     x
@@ -57,6 +62,62 @@
 // caller is an admin or operator; for other callers (agents) they are
 // ignored, since an agent could otherwise grant its user any role.
 //
+// With Config.Executors, the server executes the actions of those tools
+// itself: an allowed action is claimed (an executing receipt) and run
+// before POST /v1/actions answers, whose receipts then include executing
+// and executed or failed, and whose output member is the tool's output.
+// With Config.Inputs, the canonical input of an action held for approval
+// is stored before the answer, so that the server can execute the action
+// once approved; if it cannot be stored the action is cancelled and the
+// answer is 503.
+//
+// # Approvals
+//
+// An approver is the caller as [approval.Approver]: its user
+// (Principal.UserID, else its Subject), its roles (Principal.Groups, the
+// business groups policies name such as "finance-approver", and its API
+// roles as strings) and its tenants.
+//
+// GET /v1/approvals?tenant_id=&status=&cursor=&limit= lists actions held
+// for approval: status pending (the default: waiting for votes and not
+// expired, oldest first), approved, rejected, expired or cancelled (in
+// ledger order of that outcome; approved lists actions approved whatever
+// their status now). It answers {"approvals":[view…],"next_cursor"}; pass
+// next_cursor back as cursor for the next page ("" on the last), with the
+// same status. The cursor is opaque. limit is 1 to 100, default 20. The
+// tenant is scoped as for receipts: a caller of one tenant lists it, one
+// of several must name one, one of all tenants may name one or none.
+//
+// GET /v1/approvals/{id} (the action id) answers the view: {action_id,
+// tenant_id, agent_id, requester, resource, input_digest, status,
+// requirement{roles, users, quorum, expires_at, step_up},
+// votes[{approver, roles, decision, reason, step_up_method, receipt_id,
+// at}], reasons, requested_at, receipts, ledger_indexes}. Actions of other
+// tenants and actions never held for approval are 404.
+//
+// POST /v1/approvals/{id}/decision takes {"decision":"approve"|"reject",
+// "reason", "totp"} and records a vote ([oars.Guard.Vote]); it answers the
+// updated view. Approving an action whose requirement asks for step-up
+// needs "totp", a code of the approver's enrolled TOTP (Config.StepUp),
+// checked before the vote: missing 403 step_up_required, wrong 403
+// invalid_code, already used 403 code_replayed, not enrolled 403
+// step_up_not_enrolled, too many failures 429; none of them records a
+// vote. Refused votes: the requester or acting agent 403 self_approval, a
+// caller without a required role 403 not_approver, another tenant 404, a
+// second vote 409 already_voted, an action no longer pending 409
+// not_pending, an expired one 409 expired. A vote that reaches the quorum
+// approves the action, and Config.Approved tells the host to execute it.
+//
+// POST /v1/actions/{id}/cancel, with an optional body {"reason"}, cancels
+// an action pending approval ([oars.Guard.Cancel]): only its requester
+// (the same user) or an admin may (403 not_requester), and an action not
+// pending is 409 not_pending (expired: 409 expired). It answers the view.
+//
+// POST /v1/approvers/{user_id}/totp?tenant_id= enrolls a new TOTP secret
+// for an approver of a tenant the admin sees, replacing any earlier one,
+// records an approver.totp_enrolled event in the ledger, and answers
+// {"secret","otpauth_url"} once, never stored or logged in the clear.
+//
 // # Errors
 //
 // Errors are JSON: {"error":{"code","message","details":{"request_id"}},
@@ -64,8 +125,10 @@
 // OAP enum where one fits (validation_failed, unauthorized, forbidden,
 // not_found, rate_limit_exceeded, internal_server_error,
 // service_unavailable, invalid_policy, idempotency_conflict) plus
-// payload_too_large, method_not_allowed, unsupported_media_type and
-// not_implemented. Messages never hold secrets, credentials, stack traces
+// payload_too_large, method_not_allowed, unsupported_media_type,
+// not_implemented and the approval codes above (step_up_required,
+// invalid_code, code_replayed, step_up_not_enrolled, self_approval,
+// not_approver, not_requester, not_pending, already_voted, expired). Messages never hold secrets, credentials, stack traces
 // or input values (field names are quoted); 5xx messages are generic and
 // the cause is logged with the request id.
 //

@@ -65,3 +65,59 @@ func FuzzProofQuery(f *testing.F) {
 		}
 	})
 }
+
+// FuzzApprovals sends arbitrary query strings to GET /v1/approvals
+// (opaque cursors included) and arbitrary bodies to the decision route:
+// the server never fails (5xx) or panics.
+func FuzzApprovals(f *testing.F) {
+	ts := newTestServer(f, options{rateLimit: 1e9, rateBurst: 1e9})
+	held := ts.submit("root", ownTenant, boundAgent, 500).ActionID
+	ts.submit("root", ownTenant, boundAgent, 600)
+	first := ts.do(request{method: "GET", path: "/v1/approvals?limit=1", token: "approver"})
+	var page struct {
+		NextCursor string `json:"next_cursor"`
+	}
+	if err := json.Unmarshal(first.body, &page); err != nil {
+		f.Fatal(err)
+	}
+	for _, seed := range []struct{ query, body string }{
+		{"limit=1&cursor=" + page.NextCursor, `{"decision":"reject"}`},
+		{"status=rejected&cursor=" + page.NextCursor, `{"decision":"approve","totp":"123456"}`},
+		{"cursor=eyJzIjoicGVuZGluZyJ9", `{"decision":"approve","reason":"\u0000"}`},
+		{"cursor=eyJzIjoicmVqZWN0ZWQiLCJjIjoiISEifQ&status=rejected", `{"decision":1}`},
+		{"status=approved&limit=100", `{"decision":"approve","totp":null,"x":1}`},
+		{"tenant_id=globex", `[]`},
+		{"cursor=%zz", ``},
+	} {
+		f.Add(seed.query, seed.body)
+	}
+	okList := []int{http.StatusOK, http.StatusBadRequest, http.StatusNotFound}
+	okDecide := []int{http.StatusOK, http.StatusBadRequest, http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusRequestEntityTooLarge}
+	f.Fuzz(func(t *testing.T, query, body string) {
+		r, err := http.NewRequest("GET", "http://oars.test/v1/approvals?"+query, nil)
+		if err == nil {
+			r.Header.Set("Authorization", "Bearer "+secrets["approver"])
+			rec := httptest.NewRecorder()
+			ts.srv.Config.Handler.ServeHTTP(rec, r)
+			if !slices.Contains(okList, rec.Code) {
+				t.Fatalf("GET /v1/approvals?%s = %d %s", query, rec.Code, rec.Body)
+			}
+		}
+		r = httptest.NewRequest("POST", "/v1/approvals/"+held+"/decision", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+secrets["operator"]) // not allowed to vote: nothing changes
+		rec := httptest.NewRecorder()
+		ts.srv.Config.Handler.ServeHTTP(rec, r)
+		if rec.Code != http.StatusForbidden {
+			t.Fatalf("decision as operator = %d %s", rec.Code, rec.Body)
+		}
+		r = httptest.NewRequest("POST", "/v1/approvals/"+held+"/decision", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/json")
+		r.Header.Set("Authorization", "Bearer "+secrets["approver"])
+		rec = httptest.NewRecorder()
+		ts.srv.Config.Handler.ServeHTTP(rec, r)
+		if !slices.Contains(okDecide, rec.Code) || !json.Valid(rec.Body.Bytes()) {
+			t.Fatalf("POST decision %q = %d %s", body, rec.Code, rec.Body)
+		}
+	})
+}

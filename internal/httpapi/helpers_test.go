@@ -13,11 +13,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/approval/stepup"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/httpapi"
 	"github.com/oarsdev/oars/ledger"
@@ -59,6 +61,12 @@ var secrets = map[string]string{
 	"agent":    "oars_agentsecretPLANTEDeeeeeeeeeeeeeeeeeeeeeeeeeee",
 	"approver": "oars_approversecretPLANTEDffffffffffffffffffffffff",
 	"ops2":     "oars_opstwosecretPLANTEDgggggggggggggggggggggggggg",
+	// Approvers of the approval tests (see approverTokens).
+	"alice": "oars_alicesecretPLANTEDiiiiiiiiiiiiiiiiiiiiiiiiiii",
+	"bob":   "oars_bobsecretPLANTEDjjjjjjjjjjjjjjjjjjjjjjjjjjjjj",
+	"carol": "oars_carolsecretPLANTEDkkkkkkkkkkkkkkkkkkkkkkkkkkk",
+	"eve":   "oars_evesecretPLANTEDlllllllllllllllllllllllllllll",
+	"gina":  "oars_ginasecretPLANTEDmmmmmmmmmmmmmmmmmmmmmmmmmmmm",
 }
 
 // badSecret is a well-formed token nobody has.
@@ -69,13 +77,17 @@ func tokens() []identity.Token {
 		return identity.Token{Name: name, Hash: identity.HashToken(secrets[name]), Roles: []identity.Role{r}, Tenants: tenants, AgentID: agent}
 	}
 	own := []string{ownTenant}
+	withGroups := func(t identity.Token, groups ...string) identity.Token {
+		t.Groups = groups
+		return t
+	}
 	return []identity.Token{
 		role("root", identity.RoleAdmin, []string{"*"}, ""),
-		role("admin", identity.RoleAdmin, own, ""),
+		withGroups(role("admin", identity.RoleAdmin, own, ""), "finance"),
 		role("operator", identity.RoleOperator, own, ""),
 		role("auditor", identity.RoleAuditor, own, ""),
 		role("agent", identity.RoleAgent, own, boundAgent),
-		role("approver", identity.RoleApprover, own, ""),
+		withGroups(role("approver", identity.RoleApprover, own, ""), "finance"),
 		role("ops2", identity.RoleOperator, []string{ownTenant, "initech"}, ""),
 	}
 }
@@ -132,6 +144,13 @@ type options struct {
 	ready         func(ctx context.Context) error
 	reload        func(ctx context.Context) (*policy.Set, error)
 	noRegistry    bool
+	// Approvals: executors by tool, the hook told of approvals, the
+	// clock of the Guard and of step-up, and extra tokens.
+	executors   map[string]oars.ExecFunc
+	approved    func(actionID string)
+	clock       func() time.Time
+	extraTokens []identity.Token
+	policy      string
 }
 
 // testServer is a real oarsd API over loopback: a Guard with real Ed25519
@@ -145,6 +164,7 @@ type testServer struct {
 	verifierKey string
 	reg         *prometheus.Registry
 	logs        *syncBuffer
+	inputs      *memInputs
 	// responses keeps every response body and header seen, for leak
 	// checks.
 	mu        sync.Mutex
@@ -163,15 +183,30 @@ func newTestServer(t testing.TB, opts options) *testServer {
 	require.NoError(t, err)
 	vkey, err := ledger.VerifierKey(origin, cpKey.Public().(ed25519.PublicKey))
 	require.NoError(t, err)
-	l, err := ledger.New(ctx, newStore(t), ledger.WithCheckpointSigner(cpSigner))
+	store := newStore(t)
+	l, err := ledger.New(ctx, store, ledger.WithCheckpointSigner(cpSigner))
 	require.NoError(t, err)
-	guard, err := oars.New(mustPolicy(t, policyV1), keys, l)
+	clock := opts.clock
+	if clock == nil {
+		clock = time.Now
+	}
+	src := opts.policy
+	if src == "" {
+		src = policyV1
+	}
+	guard, err := oars.New(mustPolicy(t, src), keys, l, oars.WithClock(clock))
 	require.NoError(t, err)
-	auth, err := identity.NewTokenSet(tokens())
+	auth, err := identity.NewTokenSet(append(tokens(), opts.extraTokens...))
+	require.NoError(t, err)
+	enrollments, ok := store.(stepup.Store)
+	if !ok {
+		enrollments = &stepup.MemStore{}
+	}
+	totp, err := stepup.New(enrollments, bytes.Repeat([]byte{3}, stepup.KeySize), stepup.WithClock(clock))
 	require.NoError(t, err)
 
 	logs := &syncBuffer{}
-	ts := &testServer{t: t, guard: guard, ledger: l, keys: keys, verifierKey: vkey, logs: logs}
+	ts := &testServer{t: t, guard: guard, ledger: l, keys: keys, verifierKey: vkey, logs: logs, inputs: &memInputs{}}
 	if !opts.noRegistry {
 		ts.reg = prometheus.NewRegistry()
 	}
@@ -191,6 +226,11 @@ func newTestServer(t testing.TB, opts options) *testServer {
 		PublicBaseURL:  opts.publicBaseURL,
 		Ready:          opts.ready,
 		Version:        "test",
+		StepUp:         totp,
+		Executors:      opts.executors,
+		Inputs:         ts.inputs,
+		Approved:       opts.approved,
+		Clock:          clock,
 	})
 	require.NoError(t, err)
 	ts.srv = httptest.NewServer(h)
@@ -355,4 +395,42 @@ func receiptID(t testing.TB, raw []byte) string {
 	}
 	require.NoError(t, json.Unmarshal(raw, &r))
 	return r.ReceiptID
+}
+
+// memInputs is an httpapi.InputStore in memory.
+type memInputs struct {
+	mu sync.Mutex
+	m  map[string][]byte
+	// fail, if set, is returned by PutInput.
+	fail error
+}
+
+var _ httpapi.InputStore = (*memInputs)(nil)
+
+func (s *memInputs) PutInput(_ context.Context, actionID, _ string, input []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	if _, ok := s.m[actionID]; !ok {
+		s.m[actionID] = bytes.Clone(input)
+	}
+	return nil
+}
+
+func (s *memInputs) get(actionID string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	in, ok := s.m[actionID]
+	return in, ok
+}
+
+func (s *memInputs) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fail = err
 }

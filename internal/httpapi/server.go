@@ -92,7 +92,36 @@ type Config struct {
 	// Version is the server version, exported as the oars_build_info
 	// metric.
 	Version string
+
+	// StepUp verifies the TOTP codes of approvals whose requirement asks
+	// for step-up, and enrolls approvers (POST
+	// /v1/approvers/{user_id}/totp). Nil: such actions can be rejected
+	// but not approved, and enrollment answers 501.
+	StepUp StepUp
+	// Executors execute actions on the server, keyed by tool_id: POST
+	// /v1/actions runs an allowed action of such a tool before answering
+	// (claimed first, see oars.Guard.Execute). Approved actions are
+	// executed by the host, which Approved tells.
+	Executors map[string]oars.ExecFunc
+	// ExecTimeout bounds one execution by an executor; 0 means
+	// DefaultExecTimeout.
+	ExecTimeout time.Duration
+	// Inputs keeps the input of every action held for approval, stored
+	// before POST /v1/actions answers, so that the host can execute the
+	// action once approved (the receipts hold only its digest). Nil: not
+	// kept.
+	Inputs InputStore
+	// Approved, if set, is called with the id of an action that a
+	// decision of POST /v1/approvals/{id}/decision approved. It must not
+	// block: the host executes the action in the background.
+	Approved func(actionID string)
+	// Clock is the time approval requests expire by; nil means
+	// time.Now. Give the Guard's clock.
+	Clock func() time.Time
 }
+
+// DefaultExecTimeout bounds an execution when Config.ExecTimeout is 0.
+const DefaultExecTimeout = 5 * time.Minute
 
 // New returns the HTTP handler of the oarsd API described in the package
 // documentation. It fails if a required field of cfg is missing or a
@@ -144,6 +173,19 @@ func New(cfg Config) (http.Handler, error) {
 	case s.maxBody == 0:
 		s.maxBody = DefaultMaxBodyBytes
 	}
+	switch {
+	case cfg.ExecTimeout < 0:
+		return nil, errors.New("httpapi: new: negative ExecTimeout")
+	case cfg.ExecTimeout == 0:
+		s.execTimeout = DefaultExecTimeout
+	default:
+		s.execTimeout = cfg.ExecTimeout
+	}
+	for tool, exec := range cfg.Executors {
+		if exec == nil {
+			return nil, fmt.Errorf("httpapi: new: nil executor for tool %q", tool)
+		}
+	}
 	limit, burst := cfg.RateLimit, cfg.RateBurst
 	if limit < 0 || burst < 0 {
 		return nil, errors.New("httpapi: new: negative rate limit")
@@ -193,6 +235,8 @@ type server struct {
 	metrics  *httpMetrics
 	baseURL  string
 	mux      *http.ServeMux
+	// execTimeout bounds one execution.
+	execTimeout time.Duration
 	// reloadMu serialises policy reloads.
 	reloadMu sync.Mutex
 }
@@ -219,6 +263,9 @@ var (
 	rolesOversee = []identity.Role{identity.RoleAdmin, identity.RoleOperator, identity.RoleAuditor}
 	rolesEntries = []identity.Role{identity.RoleAdmin, identity.RoleAuditor}
 	rolesAdmin   = []identity.Role{identity.RoleAdmin}
+	// rolesApprovals may list and read approvals; rolesDecide may vote.
+	rolesApprovals = []identity.Role{identity.RoleAdmin, identity.RoleOperator, identity.RoleAuditor, identity.RoleApprover}
+	rolesDecide    = []identity.Role{identity.RoleAdmin, identity.RoleApprover}
 )
 
 // routes is the permission table: every route of the API, whether it is
@@ -233,6 +280,12 @@ var routes = []route{
 
 	{pattern: "POST /v1/actions", roles: rolesSubmit, handle: (*server).postAction},
 	{pattern: "GET /v1/actions/{id}", roles: rolesRead, handle: (*server).getAction},
+	{pattern: "POST /v1/actions/{id}/cancel", roles: rolesSubmit, handle: (*server).cancelAction},
+
+	{pattern: "GET /v1/approvals", roles: rolesApprovals, handle: (*server).listApprovals},
+	{pattern: "GET /v1/approvals/{id}", roles: rolesApprovals, handle: (*server).getApproval},
+	{pattern: "POST /v1/approvals/{id}/decision", roles: rolesDecide, handle: (*server).decide},
+	{pattern: "POST /v1/approvers/{user_id}/totp", roles: rolesAdmin, handle: (*server).enrollTOTP},
 
 	{pattern: "GET /v1/receipts", roles: rolesRead, handle: (*server).listReceipts},
 	{pattern: "GET /v1/receipts/{id}", roles: rolesRead, handle: (*server).getReceipt},

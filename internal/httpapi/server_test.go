@@ -180,6 +180,11 @@ func TestNoSecretsInResponsesOrLogs(t *testing.T) {
 		{method: "GET", path: "/metrics", token: "admin"},
 		{method: "GET", path: "/ready"},
 		{method: "POST", path: "/v1/policies/reload", token: "admin"},
+		{method: "GET", path: "/v1/approvals?cursor=" + secrets["approver"], token: "approver"},
+		{method: "GET", path: "/v1/approvals/" + secrets["approver"], token: "approver"},
+		{method: "POST", path: "/v1/approvals/" + secrets["approver"] + "/decision", token: "approver",
+			body: `{"decision":"approve","totp":"` + secrets["approver"] + `"}`},
+		{method: "POST", path: "/v1/actions/" + secrets["operator"] + "/cancel", token: "operator", body: `{"reason":"x"}`},
 	}
 	for _, req := range reqs {
 		ts.do(req)

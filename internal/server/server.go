@@ -1,6 +1,23 @@
 // Package server wires the OARS packages into the oarsd reference server:
 // data directory, signing key, store, ledger, policies, Guard, tokens and
 // the HTTP API, with TLS and graceful shutdown.
+//
+// # Approvals
+//
+// The server keeps the input of every action held for approval in its
+// store ([InputStore]), enrolls and verifies approvers' TOTP codes
+// (sealed under config.StepUpKey), notifies the configured webhook, and
+// records expiries with the Guard's sweeper every config.SweepInterval.
+// Tools registered with [WithExecutor] are executed by the server: an
+// allowed action before POST /v1/actions answers, an approved one by a
+// background worker right after the approving vote. At start, before
+// serving, the server records what happened while it was stopped
+// (expired requests, votes that reached a quorum) and queues the approved
+// actions nobody executed; every few sweep intervals it does so again, and
+// marks executions older than config.ExecutionLease that never finished
+// as failed (interrupted). The Guard's claim (an executing receipt, one
+// per action) makes each execution happen at most once across restarts
+// and replicas.
 package server
 
 import (
@@ -17,12 +34,15 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/approval/stepup"
+	"github.com/oarsdev/oars/approval/webhook"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/config"
 	"github.com/oarsdev/oars/internal/httpapi"
@@ -54,26 +74,42 @@ var Version = "dev"
 type store interface {
 	ledger.Store
 	io.Closer
+	stepup.Store
+	InputStore
 }
+
+var (
+	_ store = (*sqlite.Store)(nil)
+	_ store = (*postgres.Store)(nil)
+)
 
 // Server is a configured oarsd. Create it with [New], run it with
 // [Server.Serve], and it closes its store when Serve returns.
 type Server struct {
-	cfg     *config.Config
-	log     *slog.Logger
-	store   store
-	guard   *oars.Guard
-	ledger  *ledger.Ledger
-	keys    *receipt.KeySet
-	handler http.Handler
-	tls     *tls.Config
+	cfg      *config.Config
+	log      *slog.Logger
+	store    store
+	guard    *oars.Guard
+	ledger   *ledger.Ledger
+	keys     *receipt.KeySet
+	handler  http.Handler
+	tls      *tls.Config
+	exec     *executor
+	notifier *webhook.Notifier
 }
 
-// New builds a server from cfg: it creates the data directory (0700), loads
-// or (in development) generates the signing key (0600), opens the store,
-// loads the policies, records the policy set in the ledger, and builds the
-// HTTP API. It fails, naming what to fix, when anything is missing.
-func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, err error) {
+// New builds a server from cfg and opts: it creates the data directory
+// (0700), loads or (in development) generates the signing key and the
+// step-up key (0600), opens the store, loads the policies, records the
+// policy set in the ledger, and builds the HTTP API. It fails, naming what
+// to fix, when anything is missing or an option is invalid.
+func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Option) (_ *Server, err error) {
+	o := options{clock: time.Now}
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
 	s := &Server{cfg: cfg, log: log}
 	if cfg.DataDir != "" {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
@@ -128,9 +164,26 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 		return nil, err
 	}
 
-	if s.guard, err = oars.New(set, s.keys, s.ledger, oars.WithLogger(log), oars.WithMetrics(reg)); err != nil {
+	stepUpKey, err := loadStepUpKey(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
+	totp, err := newTOTP(s.store, stepUpKey, log, o.clock)
+	clear(stepUpKey)
+	if err != nil {
+		return nil, err
+	}
+	guardOpts := []oars.Option{oars.WithLogger(log), oars.WithMetrics(reg), oars.WithClock(o.clock)}
+	if s.notifier, err = newNotifier(cfg, log, reg, o.clock); err != nil {
+		return nil, err
+	}
+	if s.notifier != nil {
+		guardOpts = append(guardOpts, oars.WithNotifier(s.notifier))
+	}
+	if s.guard, err = oars.New(set, s.keys, s.ledger, guardOpts...); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
+	s.exec = newExecutor(s.guard, s.store, o.executors, cfg.ExecutionLease, log)
 	if err := s.guard.SetPolicies(ctx, set, "oarsd"); err != nil {
 		return nil, fmt.Errorf("server: recording the policy set: %w", err)
 	}
@@ -163,6 +216,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger) (_ *Server, 
 			_, err := s.store.Size(ctx)
 			return err
 		},
+		StepUp:      totp,
+		Executors:   o.executors,
+		ExecTimeout: cfg.ExecutionLease,
+		Inputs:      s.store,
+		Approved:    s.exec.enqueue,
+		Clock:       o.clock,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -188,7 +247,36 @@ func (s *Server) Keys() *receipt.KeySet { return s.keys }
 // Serve serves on ln until ctx ends, then shuts down gracefully: it stops
 // accepting, lets in-flight requests finish (their receipts are appended
 // before they answer) within the shutdown timeout, and closes the store.
+//
+// Before serving it recovers the approvals (see the package
+// documentation); while serving it runs the expiry sweeper, the executor
+// of approved actions and the webhook notifier. At shutdown, after the
+// HTTP server, it stops them: an execution under way finishes (its
+// context ends once the shutdown timeout has passed), queued ones wait
+// for the next start, and queued notifications are delivered within the
+// notifier's drain timeout.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	s.exec.recover(ctx)
+	// Background work lives until shutdown, not until ctx ends: it stops
+	// after the HTTP server, whose requests may still queue executions.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	execCtx, cancelExec := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelExec()
+	var bg sync.WaitGroup
+	bg.Go(func() {
+		s.exec.run(work, execCtx, reconcileEvery*s.cfg.SweepInterval)
+	})
+	bg.Go(func() {
+		_ = s.guard.RunSweeper(work, s.cfg.SweepInterval) // returns work's error
+	})
+	if s.notifier != nil {
+		bg.Go(func() {
+			if err := s.notifier.Run(work); err != nil {
+				s.log.Warn("webhook notifications undelivered at shutdown", slog.Any("error", err))
+			}
+		})
+	}
+
 	srv := &http.Server{
 		Handler:           s.handler,
 		ReadTimeout:       s.cfg.ReadTimeout,
@@ -224,15 +312,31 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	}()
 	var serveErr error
+	var deadline time.Time // of the shutdown
 	select {
 	case serveErr = <-errc:
+		deadline = time.Now().Add(s.cfg.ShutdownTimeout)
 	case <-ctx.Done():
 		s.log.Info("shutting down", slog.Duration("timeout", s.cfg.ShutdownTimeout))
-		sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		deadline = time.Now().Add(s.cfg.ShutdownTimeout)
+		sctx, cancel := context.WithDeadline(context.Background(), deadline)
 		serveErr = srv.Shutdown(sctx)
 		cancel()
 		<-errc
 	}
+	stopWork()
+	// An execution under way may finish within the shutdown budget; then
+	// its context ends.
+	finished := make(chan struct{})
+	go func() { bg.Wait(); close(finished) }()
+	timer := time.NewTimer(max(time.Until(deadline), 0))
+	select {
+	case <-finished:
+	case <-timer.C:
+		cancelExec()
+		<-finished
+	}
+	timer.Stop()
 	if err := s.Close(); err != nil && serveErr == nil {
 		serveErr = err
 	}
@@ -394,7 +498,7 @@ func tokenSet(cfg *config.Config) (*identity.TokenSet, error) {
 		for i, r := range t.Roles {
 			roles[i] = identity.Role(r)
 		}
-		tokens = append(tokens, identity.Token{Name: t.Name, Hash: t.TokenSHA256, Roles: roles, Tenants: t.Tenants, AgentID: t.AgentID})
+		tokens = append(tokens, identity.Token{Name: t.Name, Hash: t.TokenSHA256, Roles: roles, Tenants: t.Tenants, AgentID: t.AgentID, Groups: t.Groups})
 	}
 	if !cfg.Production() {
 		for _, d := range config.DevTokens {

@@ -52,6 +52,15 @@ var migrations = [...]string{
 		last_step BIGINT NOT NULL DEFAULT 0,
 		PRIMARY KEY (tenant_id, user_id)
 	);`,
+	// Version 3 (server-side execution of approved actions, see
+	// inputs.go): the canonical input of each action held for approval.
+	// IF NOT EXISTS: a schema taken back to an older version by hand
+	// still migrates.
+	`CREATE TABLE IF NOT EXISTS %[1]s.oars_action_inputs (
+		action_id TEXT PRIMARY KEY,
+		tenant_id TEXT NOT NULL,
+		input     BYTEA NOT NULL
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

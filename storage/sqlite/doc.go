@@ -17,35 +17,62 @@
 //
 // Version 1 of the schema has these tables:
 //
-//	schema_version(id = 1, version)         the schema version, see Migrations
-//	meta(id = 1, size)                      the number of leaves stored
-//	leaves(idx INTEGER PRIMARY KEY, data BLOB NOT NULL)
-//	hashes(idx INTEGER PRIMARY KEY, hash BLOB NOT NULL)
-//	receipts(idx PRIMARY KEY REFERENCES leaves, receipt_id UNIQUE,
-//	         action_id, seq, status, tenant_id, agent_id, issued_at,
-//	         UNIQUE(action_id, seq))
-//	events(idx PRIMARY KEY REFERENCES leaves, event_id UNIQUE,
-//	       tenant_id, issued_at)
+//	schema_version(id = 1, version)   the schema version, see Migrations
+//	meta(id = 1, size)                the number of leaves stored
+//	leaves(idx INTEGER PRIMARY KEY,   the log index
+//	       hashes BLOB NOT NULL,      the stored hashes the leaf adds
+//	       receipt_id, action_id, seq, status,   receipts only, else NULL
+//	       event_id,                             events only, else NULL
+//	       tenant_id, agent_id, issued_at,       receipts and events
+//	       data BLOB NOT NULL)        the exact bytes of the entry
 //
-// leaves holds the exact bytes of each entry at its log index; hashes holds
-// the stored Merkle hashes (32 bytes each) at their tlog storage indexes
-// ([tlog.StoredHashIndex]). receipts and events index the entries that
-// [ledger.ParseHeader] recognises; issued_at is RFC 3339 text in UTC with
-// exactly nine fraction digits, so that text order is time order. receipts
-// has an index on each of tenant_id, agent_id, status and issued_at, each
-// followed by idx, so that [Store.ListReceipts] pages in log order.
+// with these indexes on leaves, each partial so that it holds only the rows
+// it serves:
+//
+//	UNIQUE (receipt_id)                          WHERE receipt_id IS NOT NULL
+//	UNIQUE (action_id, seq)                      WHERE action_id IS NOT NULL
+//	UNIQUE (event_id)                            WHERE event_id IS NOT NULL
+//	(tenant_id, idx, agent_id, status, issued_at) WHERE receipt_id IS NOT NULL
+//
+// Version 2 adds the stepup_totp table of the approval step-up store.
+//
+// One row holds everything about one leaf, so an append writes one table
+// row and at most three index entries per receipt. hashes is the run of
+// stored Merkle hashes that [tlog.StoredHashes] yields for the leaf,
+// concatenated (32 bytes each): the leaf's own hash and one for every
+// subtree the leaf completes, so leaf i holds 1 + (trailing one bits of i)
+// hashes, those at storage indexes [tlog.StoredHashIndex](0, i) onwards.
+// [Store.ReadHashes] finds the hash at storage index x in the row of leaf
+// ((n+1) << l) - 1, where l and n are the level and number of the subtree x
+// covers ([tlog.SplitStoredHashIndex]).
+//
+// The index columns hold what [ledger.ParseHeader] finds in the leaf; a leaf
+// it does not recognise has them all NULL. issued_at is RFC 3339 text in UTC
+// with exactly nine fraction digits, so that text order is time order.
+// [Store.ReceiptByID] and [Store.ActionReceipts] use the unique indexes.
+// [Store.ListReceipts] pages in log order: by the action index (and a small
+// sort) when the query names an action; else by the tenant index when it
+// names a tenant, whose entries also hold agent_id, status and issued_at so
+// that those filters are checked without reading the rows of the receipts
+// they reject; else along the table in idx order (a query over all tenants
+// with a selective agent, status or time filter reads the rows it skips).
 //
 // # Appends
 //
 // [Store.Append] is one transaction (BEGIN IMMEDIATE, which takes SQLite's
-// write lock up front): it reads meta.size and refuses the write with
-// [ledger.ErrConflict] unless it equals start, inserts the leaves, the
-// hashes and the index rows, updates meta.size and commits. A receipt whose
-// receipt_id, or whose (action_id, seq), is already stored, in the log or
-// earlier in the same batch, fails the whole batch with [ErrDuplicateReceipt]
-// and nothing is stored; an event whose event_id is taken fails it with
-// [ErrDuplicateEvent]. [ledger.Ledger] batches concurrent appends (group
-// commit), so one transaction, and one sync to disk, carries many leaves.
+// write lock up front): it moves meta.size from start to the end of the
+// batch, refusing the write with [ledger.ErrConflict] unless the size was
+// start, inserts the leaves rows with multi-row INSERT statements (up to 64
+// rows each) and commits. A receipt whose receipt_id, or whose (action_id,
+// seq), is already stored, in the log or earlier in the same batch, fails
+// the whole batch with [ErrDuplicateReceipt] naming the leaf, and nothing is
+// stored; an event whose event_id is taken fails it with
+// [ErrDuplicateEvent]. The inserts are INSERT OR ROLLBACK: a constraint
+// failure ends the whole transaction at once, which is what Append wants
+// anyway and spares SQLite the statement journal (a copy of every page a
+// multi-row statement touches) that undoing just the failed statement
+// would need. [ledger.Ledger] batches concurrent appends (group commit), so
+// one transaction, and one sync to disk, carries many leaves.
 //
 // # Durability
 //
@@ -55,26 +82,40 @@
 // [ledger.Store] contract asks. SQLite also fsyncs the directory when it
 // creates the WAL file, and Open fsyncs it after creating the database file.
 // synchronous=NORMAL would skip that fsync and is durable only across a
-// process crash, not a power loss, so Open never uses it (it measured no
-// faster here with group commit: the batching, not the sync mode, is what
-// makes appends cheap). A torn write
-// at the end of the WAL is discarded at the next open (every WAL frame is
+// process crash, not a power loss, so Open never uses it. A torn write at
+// the end of the WAL is discarded at the next open (every WAL frame is
 // checksummed), so a crash never leaves a partial entry: the log is exactly
 // some prefix of what was appended that includes every acknowledged entry.
+//
+// Checkpoints, which copy committed pages from the WAL into the database
+// file, run on a goroutine and connection of their own (PASSIVE
+// checkpoints, which never block the writer or readers), started after
+// about every megabyte or 128 commits appended, instead of inside the
+// commit that happens to fill the WAL; the writer's automatic checkpoint
+// remains as a backstop at 4000 pages (16 MB with the default page size),
+// and it is what lets the WAL start over from its beginning. A checkpoint
+// syncs the WAL before copying and the database file before the WAL may be
+// reused, so it never weakens durability; a failed one loses nothing and is
+// retried by the next. journal_size_limit cuts a WAL that grew past 64 MB
+// back when it starts over.
 //
 // # Consistency checks
 //
 // Reads never return a shortened log. [Store.Size] cross-checks meta.size
-// against the highest leaf and hash index, and reads check that every row in
-// the asked range is there and that every hash is 32 bytes; anything else is
-// an error wrapping [ErrCorrupt], as is a file that is not a SQLite database.
+// against the last leaf row and the length of its hashes, and reads check
+// that every row in the asked range is there and holds exactly the hashes
+// its leaf adds; anything else is an error wrapping [ErrCorrupt], as is a
+// file that is not a SQLite database. As the receipt index lives in the
+// leaf's own row, an index entry never names a missing leaf: deleting a row
+// deletes its entries too and leaves a gap that these checks report.
 // These checks catch damage, not an attacker who rewrites the file
 // consistently: that is what [ledger.Verify] and signed checkpoints are for.
 //
 // # Concurrency
 //
 // A [Store] is safe for concurrent use. It keeps one connection for writes
-// (SQLite allows one writer at a time per file) and a small pool of
+// (SQLite allows one writer at a time per file), one for checkpoints (see
+// Durability; a read-only store has neither) and a small pool of
 // connections for reads, which in WAL mode never wait for the writer. Several
 // Stores, in one process or several, may open the same file: writers queue on
 // SQLite's lock for up to the busy timeout ([WithBusyTimeout]).

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 )
 
 // migrations[i] takes the schema from version i to version i+1. Append new
@@ -19,43 +21,49 @@ CREATE TABLE meta (
 INSERT INTO meta (id, size) VALUES (1, 0);
 
 CREATE TABLE leaves (
-	idx  INTEGER PRIMARY KEY,
-	data BLOB NOT NULL
+	idx        INTEGER PRIMARY KEY,
+	hashes     BLOB NOT NULL,
+	receipt_id TEXT,
+	action_id  TEXT,
+	seq        INTEGER,
+	status     TEXT,
+	event_id   TEXT,
+	tenant_id  TEXT,
+	agent_id   TEXT,
+	issued_at  TEXT,
+	data       BLOB NOT NULL
 );
-
-CREATE TABLE hashes (
-	idx  INTEGER PRIMARY KEY,
-	hash BLOB NOT NULL
-);
-
-CREATE TABLE receipts (
-	idx        INTEGER PRIMARY KEY REFERENCES leaves (idx),
-	receipt_id TEXT NOT NULL UNIQUE,
-	action_id  TEXT NOT NULL,
-	seq        INTEGER NOT NULL,
-	status     TEXT NOT NULL,
-	tenant_id  TEXT NOT NULL,
-	agent_id   TEXT NOT NULL,
-	issued_at  TEXT NOT NULL,
-	UNIQUE (action_id, seq)
-);
-CREATE INDEX receipts_tenant ON receipts (tenant_id, idx);
-CREATE INDEX receipts_agent ON receipts (agent_id, idx);
-CREATE INDEX receipts_status ON receipts (status, idx);
-CREATE INDEX receipts_issued ON receipts (issued_at, idx);
-
-CREATE TABLE events (
-	idx       INTEGER PRIMARY KEY REFERENCES leaves (idx),
-	event_id  TEXT NOT NULL UNIQUE,
+CREATE UNIQUE INDEX leaves_receipt_id ON leaves (receipt_id) WHERE receipt_id IS NOT NULL;
+CREATE UNIQUE INDEX leaves_action_seq ON leaves (action_id, seq) WHERE action_id IS NOT NULL;
+CREATE UNIQUE INDEX leaves_event_id ON leaves (event_id) WHERE event_id IS NOT NULL;
+CREATE INDEX leaves_tenant ON leaves (tenant_id, idx, agent_id, status, issued_at) WHERE receipt_id IS NOT NULL;
+`,
+	// Version 2 (approval step-up, see stepup.go): sealed TOTP secrets and
+	// the last used time step of each enrolled approver.
+	`
+CREATE TABLE stepup_totp (
 	tenant_id TEXT NOT NULL,
-	issued_at TEXT NOT NULL
+	user_id   TEXT NOT NULL,
+	secret    BLOB NOT NULL,
+	last_step INTEGER NOT NULL DEFAULT 0,
+	PRIMARY KEY (tenant_id, user_id)
 );
-CREATE INDEX events_tenant ON events (tenant_id, idx);
+`,
+	// Version 3 (server-side execution of approved actions, see
+	// inputs.go): the canonical input of each action held for approval.
+	// IF NOT EXISTS: a database taken back to an older version by hand
+	// still migrates.
+	`
+CREATE TABLE IF NOT EXISTS action_inputs (
+	action_id TEXT PRIMARY KEY,
+	tenant_id TEXT NOT NULL,
+	input     BLOB NOT NULL
+);
 `,
 }
 
 // SchemaVersion is the schema version this build writes and reads.
-const SchemaVersion = 1
+const SchemaVersion = 3
 
 // errNotLedger is the cause when a database holds tables but no
 // schema_version: it belongs to something else.
@@ -158,27 +166,74 @@ func readVersion(ctx context.Context, tx *sql.Tx) (int, error) {
 	return v, nil
 }
 
-// writeStmts are the statements of the append path, prepared once on the
-// writer connection.
+// leafColumns are the columns of a leaves row in the order Append binds
+// them.
+const leafColumns = "idx, hashes, receipt_id, action_id, seq, status, event_id, tenant_id, agent_id, issued_at, data"
+
+// numLeafColumns is the number of leafColumns.
+const numLeafColumns = 11
+
+// maxInsertRows is the most leaves one insert statement takes: a batch of n
+// leaves takes n/maxInsertRows full statements and one for the rest.
+const maxInsertRows = 64
+
+// writeStmts are the statements of the append path, prepared on the writer
+// connection: claim and size at Open, each insert when a batch first needs
+// its number of rows.
 type writeStmts struct {
-	size, setSize, leaf, hash, receipt, event *sql.Stmt
+	// claim moves meta.size from the start of a batch to its end.
+	claim, size *sql.Stmt
+
+	mu     sync.Mutex
+	insert [maxInsertRows + 1]*sql.Stmt // insert[n] inserts n rows
 }
 
 func (w *writeStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return prepareAll(ctx, db, []stmtDef{
+		{&w.claim, `UPDATE meta SET size = ? WHERE id = 1 AND size = ?`},
 		{&w.size, `SELECT size FROM meta WHERE id = 1`},
-		{&w.setSize, `UPDATE meta SET size = ? WHERE id = 1`},
-		// An empty leaf may bind as NULL; store it as the empty blob.
-		{&w.leaf, `INSERT INTO leaves (idx, data) VALUES (?, coalesce(?, x''))`},
-		{&w.hash, `INSERT INTO hashes (idx, hash) VALUES (?, ?)`},
-		{&w.receipt, `INSERT INTO receipts (idx, receipt_id, action_id, seq, status, tenant_id, agent_id, issued_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)`},
-		{&w.event, `INSERT INTO events (idx, event_id, tenant_id, issued_at) VALUES (?, ?, ?, ?)`},
 	})
 }
 
+// insertStmt returns the statement that inserts n leaves rows, 1 <= n <=
+// maxInsertRows, preparing it on db the first time.
+func (w *writeStmts) insertStmt(ctx context.Context, db *sql.DB, n int) (*sql.Stmt, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.insert[n] == nil {
+		st, err := db.PrepareContext(ctx, insertSQL(n))
+		if err != nil {
+			return nil, err
+		}
+		w.insert[n] = st
+	}
+	return w.insert[n], nil
+}
+
+// insertSQL returns an INSERT of n leaves rows. An empty leaf may bind as
+// NULL; it is stored as the empty blob.
+//
+// A row that breaks a constraint (a taken receipt_id, say) rolls back the
+// whole transaction (OR ROLLBACK), as Append would anyway. Unlike the
+// default (OR ABORT), which undoes just the failed statement, this needs no
+// statement journal: SQLite would otherwise copy every page a multi-row
+// insert touches before changing it.
+func insertSQL(n int) string {
+	var b strings.Builder
+	b.WriteString("INSERT OR ROLLBACK INTO leaves (" + leafColumns + ") VALUES ")
+	for i := range n {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, coalesce(?, x''))")
+	}
+	return b.String()
+}
+
 func (w *writeStmts) close() []error {
-	return closeAll(w.size, w.setSize, w.leaf, w.hash, w.receipt, w.event)
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return closeAll(append([]*sql.Stmt{w.claim, w.size}, w.insert[:]...)...)
 }
 
 // readStmts are the fixed read statements, prepared on the reader pool.
@@ -189,11 +244,12 @@ type readStmts struct {
 func (r *readStmts) prepare(ctx context.Context, db *sql.DB) error {
 	return prepareAll(ctx, db, []stmtDef{
 		{&r.size, `SELECT size FROM meta WHERE id = 1`},
-		{&r.check, `SELECT size, (SELECT max(idx) FROM leaves), (SELECT max(idx) FROM hashes) FROM meta WHERE id = 1`},
+		{&r.check, `SELECT size, last.idx, length(last.hashes) FROM meta
+			LEFT JOIN (SELECT idx, hashes FROM leaves ORDER BY idx DESC LIMIT 1) AS last WHERE meta.id = 1`},
 		{&r.leaves, `SELECT idx, data FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`},
-		{&r.hashes, `SELECT idx, hash FROM hashes WHERE idx >= ? AND idx < ? ORDER BY idx`},
-		{&r.byID, `SELECT r.idx, l.data FROM receipts r LEFT JOIN leaves l ON l.idx = r.idx WHERE r.receipt_id = ?`},
-		{&r.byAction, `SELECT r.idx, l.data FROM receipts r LEFT JOIN leaves l ON l.idx = r.idx WHERE r.action_id = ? ORDER BY r.seq`},
+		{&r.hashes, `SELECT idx, hashes FROM leaves WHERE idx >= ? AND idx < ? ORDER BY idx`},
+		{&r.byID, `SELECT idx, data FROM leaves WHERE receipt_id = ?`},
+		{&r.byAction, `SELECT idx, data FROM leaves WHERE action_id = ? ORDER BY seq`},
 	})
 }
 

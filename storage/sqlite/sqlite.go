@@ -34,12 +34,12 @@ var (
 	// ErrDuplicateReceipt is returned (wrapped) by [Store.Append] when a
 	// receipt in the batch has a receipt_id, or an (action_id, seq), that is
 	// already stored or repeated in the batch. Nothing of the batch is
-	// stored.
+	// stored. It wraps [ledger.ErrDuplicate].
 	ErrDuplicateReceipt = fmt.Errorf("sqlite: duplicate receipt: %w", ledger.ErrDuplicate)
 
 	// ErrDuplicateEvent is returned (wrapped) by [Store.Append] when an event
 	// in the batch has an event_id that is already stored or repeated in the
-	// batch. Nothing of the batch is stored.
+	// batch. Nothing of the batch is stored. It wraps [ledger.ErrDuplicate].
 	ErrDuplicateEvent = fmt.Errorf("sqlite: duplicate event: %w", ledger.ErrDuplicate)
 
 	// ErrCorrupt is returned (wrapped) when the file is not a SQLite
@@ -137,6 +137,8 @@ type Store struct {
 	w writeStmts // prepared on writer
 	r readStmts  // prepared on reader
 
+	ckpt *checkpointer // nil when read-only
+
 	// mu guards closed; every method holds it for reading while it runs,
 	// so Close waits for running calls and later calls see closed.
 	mu     sync.RWMutex
@@ -193,23 +195,32 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 
 	busy := strconv.FormatInt(cfg.busyTimeout.Milliseconds(), 10)
 	if !cfg.readOnly {
-		s.writer, err = sql.Open("sqlite", fileDSN(abs, url.Values{
+		wq := url.Values{
 			"_busy_timeout": {busy},
 			"_journal_mode": {"WAL"},
 			"_synchronous":  {cfg.synchronous},
 			"_foreign_keys": {"1"},
 			"_txlock":       {"immediate"},
-		}))
+			"_pragma": {
+				fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpoint),
+				fmt.Sprintf("journal_size_limit(%d)", walSizeLimit),
+			},
+		}
+		s.writer, err = openSingle(fileDSN(abs, wq))
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: open: %w", err)
 		}
-		s.writer.SetMaxOpenConns(1)
-		s.writer.SetMaxIdleConns(1)
-		s.writer.SetConnMaxLifetime(0)
-		s.writer.SetConnMaxIdleTime(0)
 		if err := migrate(ctx, s.writer); err != nil {
 			return nil, err
 		}
+		// The checkpointer syncs like the writer: a checkpoint must make
+		// the database file durable before the WAL can start over.
+		delete(wq, "_pragma")
+		cdb, err := openSingle(fileDSN(abs, wq))
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: open: %w", err)
+		}
+		s.ckpt = startCheckpointer(cdb)
 	}
 
 	rq := url.Values{"_busy_timeout": {busy}, "_foreign_keys": {"1"}}
@@ -244,6 +255,20 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 	}
 	ok = true
 	return s, nil
+}
+
+// openSingle returns a database handle that keeps exactly one connection
+// open for its whole life.
+func openSingle(dsn string) (*sql.DB, error) {
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	db.SetMaxIdleConns(1)
+	db.SetConnMaxLifetime(0)
+	db.SetConnMaxIdleTime(0)
+	return db, nil
 }
 
 // prepareFile checks that the directory of path exists and, unless
@@ -347,6 +372,9 @@ func (s *Store) Close() error {
 // into the database file.
 func (s *Store) closeDBs() error {
 	errs := append(s.r.close(), s.w.close()...)
+	if s.ckpt != nil {
+		errs = append(errs, s.ckpt.stop())
+	}
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}

@@ -254,19 +254,25 @@ func TestDamagedRows(t *testing.T) {
 				_, err := s.ReadLeaves(ctx, 0, n)
 				return err
 			}},
-		{"hash missing", "DELETE FROM hashes WHERE idx = 20",
+		// Leaf 19 completes two subtrees: its row holds three hashes.
+		{"hashes cut short", "UPDATE leaves SET hashes = substr(hashes, 1, 32) WHERE idx = 19",
 			func(ctx context.Context, s *sqlite.Store) error {
-				_, err := s.ReadHashes(ctx, []int64{19, 20, 21})
+				_, err := s.ReadHashes(ctx, []int64{tlog.StoredHashIndex(0, 19) + 2})
 				return err
 			}},
-		{"last hash missing", fmt.Sprintf("DELETE FROM hashes WHERE idx = %d", tlog.StoredHashCount(n)-1),
+		{"last hashes missing", fmt.Sprintf("UPDATE leaves SET hashes = x'' WHERE idx = %d", n-1),
 			func(ctx context.Context, s *sqlite.Store) error {
 				_, err := s.Size(ctx)
 				return err
 			}},
-		{"short hash", "UPDATE hashes SET hash = x'0102' WHERE idx = 5",
+		{"short hash", "UPDATE leaves SET hashes = x'0102' WHERE idx = 5",
 			func(ctx context.Context, s *sqlite.Store) error {
-				_, err := s.ReadHashes(ctx, []int64{5})
+				_, err := s.ReadHashes(ctx, []int64{tlog.StoredHashIndex(0, 5)})
+				return err
+			}},
+		{"hashes too long", "UPDATE leaves SET hashes = hashes || zeroblob(32) WHERE idx = 6",
+			func(ctx context.Context, s *sqlite.Store) error {
+				_, err := s.ReadHashes(ctx, []int64{tlog.StoredHashIndex(0, 6)})
 				return err
 			}},
 		{"size beyond rows", fmt.Sprintf("UPDATE meta SET size = %d", n+3),
@@ -284,14 +290,12 @@ func TestDamagedRows(t *testing.T) {
 				_, err := s.ReadLeaves(ctx, 0, 1)
 				return err
 			}},
+		// The receipt index is part of the leaf's row: deleting the row
+		// deletes its index entries with it and leaves a gap, which reads
+		// of the log report.
 		{"indexed leaf gone", "DELETE FROM leaves WHERE idx = 3",
 			func(ctx context.Context, s *sqlite.Store) error {
-				_, err := s.ReceiptByID(ctx, "r3")
-				return err
-			}},
-		{"listed leaf gone", "DELETE FROM leaves WHERE idx = 3",
-			func(ctx context.Context, s *sqlite.Store) error {
-				_, _, err := s.ListReceipts(ctx, ledger.Query{})
+				_, err := s.ReadLeaves(ctx, 0, n)
 				return err
 			}},
 	}
@@ -406,16 +410,28 @@ func TestDuplicates(t *testing.T) {
 			"tenant_id": "t1", "issued_at": "2026-01-02T03:04:05Z"})
 	}
 	base := [][]byte{receiptLeaf(0, 0, 1), receiptLeaf(1, 0, 2), event("e1")}
+	// large returns 100 fresh receipts with leaf i replaced, so that the
+	// batch takes several insert statements.
+	large := func(i int, leaf []byte) [][]byte {
+		b := receiptLeaves(100, 100)
+		b[i] = leaf
+		return b
+	}
 	tests := []struct {
 		name  string
 		batch [][]byte
 		want  error
+		leaf  int // the position in batch of the refused leaf
 	}{
-		{"receipt_id stored", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(0, 11, 1)}, sqlite.ErrDuplicateReceipt},
-		{"action seq stored", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(11, 0, 2)}, sqlite.ErrDuplicateReceipt},
-		{"receipt_id in batch", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(10, 11, 1)}, sqlite.ErrDuplicateReceipt},
-		{"action seq in batch", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(11, 10, 1)}, sqlite.ErrDuplicateReceipt},
-		{"event_id stored", [][]byte{receiptLeaf(10, 10, 1), event("e1")}, sqlite.ErrDuplicateEvent},
+		{"receipt_id stored", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(0, 11, 1)}, sqlite.ErrDuplicateReceipt, 1},
+		{"action seq stored", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(11, 0, 2)}, sqlite.ErrDuplicateReceipt, 1},
+		{"receipt_id in batch", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(10, 11, 1)}, sqlite.ErrDuplicateReceipt, 1},
+		{"action seq in batch", [][]byte{receiptLeaf(10, 10, 1), receiptLeaf(11, 10, 1)}, sqlite.ErrDuplicateReceipt, 1},
+		{"event_id stored", [][]byte{receiptLeaf(10, 10, 1), event("e1")}, sqlite.ErrDuplicateEvent, 1},
+		{"event_id in batch", [][]byte{event("e2"), receiptLeaf(10, 10, 1), event("e2")}, sqlite.ErrDuplicateEvent, 2},
+		{"receipt_id stored, large batch", large(90, receiptLeaf(0, 500, 1)), sqlite.ErrDuplicateReceipt, 90},
+		{"receipt_id of an earlier statement", large(80, receiptLeaf(105, 600, 1)), sqlite.ErrDuplicateReceipt, 80},
+		{"action seq in the same statement", large(70, receiptLeaf(700, 166, 1)), sqlite.ErrDuplicateReceipt, 70},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -428,6 +444,9 @@ func TestDuplicates(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("Append(%s) = %v, want an error wrapping %v", tt.name, err, tt.want)
 			}
+			if want := fmt.Sprintf("leaf %d:", len(base)+tt.leaf); !strings.Contains(err.Error(), want) {
+				t.Errorf("Append(%s) = %q, want it to name %q", tt.name, err, want)
+			}
 			// Nothing of the batch is stored or indexed.
 			if size, err := s.Size(ctx); err != nil || size != int64(len(base)) {
 				t.Errorf("Size() after refused batch = %d, %v, want %d, nil", size, err, len(base))
@@ -436,6 +455,12 @@ func TestDuplicates(t *testing.T) {
 				t.Errorf("ReceiptByID(r10) after refused batch = %v, want ErrNotFound", err)
 			}
 			mustVerify(t, s, int64(len(base)))
+			// The store takes the next batch as if nothing happened.
+			good := receiptLeaves(1000, 3)
+			if err := s.Append(ctx, int64(len(base)), good, hashesFor(t, base, good)); err != nil {
+				t.Fatalf("Append(good batch) after refused batch = %v, want nil", err)
+			}
+			mustVerify(t, s, int64(len(base)+len(good)))
 		})
 	}
 
