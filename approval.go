@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"log/slog"
 	"slices"
 	"sync"
@@ -100,8 +99,8 @@ func WithNotifier(n approval.Notifier) Option {
 // stays the system of record: everything here is derived from receipts
 // and may be lost at any time.
 type approvals struct {
-	// locks serialise one Guard's transitions of one action.
-	locks [64]sync.Mutex
+	// locks serialise the transitions of one action in this Guard.
+	locks keyedMutex
 
 	mu      sync.Mutex
 	waiters map[string]*waiter  // action id -> waiters of the next transition
@@ -119,11 +118,7 @@ type waiter struct {
 
 // lockAction locks the transitions of action id in this Guard.
 func (g *Guard) lockAction(id string) func() {
-	h := fnv.New32a()
-	h.Write([]byte(id))
-	mu := &g.appr.locks[h.Sum32()%uint32(len(g.appr.locks))]
-	mu.Lock()
-	return mu.Unlock
+	return g.appr.locks.lock(id)
 }
 
 // subscribe returns a channel closed at the next transition of action id
