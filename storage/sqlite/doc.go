@@ -34,7 +34,8 @@
 //	UNIQUE (event_id)                            WHERE event_id IS NOT NULL
 //	(tenant_id, idx, agent_id, status, issued_at) WHERE receipt_id IS NOT NULL
 //
-// Version 2 adds the stepup_totp table of the approval step-up store.
+// Later versions add the tables of the other stores that share the file
+// (approval step-up, inputs of actions held for approval, agent passports).
 //
 // One row holds everything about one leaf, so an append writes one table
 // row and at most three index entries per receipt. hashes is the run of
@@ -87,17 +88,11 @@
 // checksummed), so a crash never leaves a partial entry: the log is exactly
 // some prefix of what was appended that includes every acknowledged entry.
 //
-// Checkpoints, which copy committed pages from the WAL into the database
-// file, run on a goroutine and connection of their own (PASSIVE
-// checkpoints, which never block the writer or readers), started after
-// about every megabyte or 128 commits appended, instead of inside the
-// commit that happens to fill the WAL; the writer's automatic checkpoint
-// remains as a backstop at 4000 pages (16 MB with the default page size),
-// and it is what lets the WAL start over from its beginning. A checkpoint
-// syncs the WAL before copying and the database file before the WAL may be
-// reused, so it never weakens durability; a failed one loses nothing and is
-// retried by the next. journal_size_limit cuts a WAL that grew past 64 MB
-// back when it starts over.
+// SQLite's automatic checkpoint (every 1000 WAL pages, in the commit that
+// fills them) copies the WAL into the database file, syncing the WAL before
+// and the database file after, so it never weakens durability.
+// journal_size_limit cuts a WAL that grew past 64 MB (say, while a long read
+// held checkpoints back) back to that size when it starts over.
 //
 // # Consistency checks
 //
@@ -114,8 +109,7 @@
 // # Concurrency
 //
 // A [Store] is safe for concurrent use. It keeps one connection for writes
-// (SQLite allows one writer at a time per file), one for checkpoints (see
-// Durability; a read-only store has neither) and a small pool of
+// (SQLite allows one writer at a time per file) and a small pool of
 // connections for reads, which in WAL mode never wait for the writer. Several
 // Stores, in one process or several, may open the same file: writers queue on
 // SQLite's lock for up to the busy timeout ([WithBusyTimeout]).

@@ -54,6 +54,12 @@ var (
 	ErrReadOnly = errors.New("sqlite: read-only")
 )
 
+// walSizeLimit is the writer's journal_size_limit, in bytes: when the WAL
+// starts over after a checkpoint, a WAL file that grew past it (say, while
+// a long read held checkpoints back) is cut back to it. It is well above
+// the few megabytes the WAL normally takes, which are reused as they are.
+const walSizeLimit = 64 << 20
+
 // Defaults of the options.
 const (
 	DefaultBusyTimeout = 5 * time.Second
@@ -137,8 +143,6 @@ type Store struct {
 	w writeStmts // prepared on writer
 	r readStmts  // prepared on reader
 
-	ckpt *checkpointer // nil when read-only
-
 	// mu guards closed; every method holds it for reading while it runs,
 	// so Close waits for running calls and later calls see closed.
 	mu     sync.RWMutex
@@ -201,10 +205,7 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			"_synchronous":  {cfg.synchronous},
 			"_foreign_keys": {"1"},
 			"_txlock":       {"immediate"},
-			"_pragma": {
-				fmt.Sprintf("wal_autocheckpoint(%d)", walAutoCheckpoint),
-				fmt.Sprintf("journal_size_limit(%d)", walSizeLimit),
-			},
+			"_pragma":       {fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)},
 		}
 		s.writer, err = openSingle(fileDSN(abs, wq))
 		if err != nil {
@@ -213,14 +214,6 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 		if err := migrate(ctx, s.writer); err != nil {
 			return nil, err
 		}
-		// The checkpointer syncs like the writer: a checkpoint must make
-		// the database file durable before the WAL can start over.
-		delete(wq, "_pragma")
-		cdb, err := openSingle(fileDSN(abs, wq))
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: open: %w", err)
-		}
-		s.ckpt = startCheckpointer(cdb)
 	}
 
 	rq := url.Values{"_busy_timeout": {busy}, "_foreign_keys": {"1"}}
@@ -372,9 +365,6 @@ func (s *Store) Close() error {
 // into the database file.
 func (s *Store) closeDBs() error {
 	errs := append(s.r.close(), s.w.close()...)
-	if s.ckpt != nil {
-		errs = append(errs, s.ckpt.stop())
-	}
 	if s.reader != nil {
 		errs = append(errs, s.reader.Close())
 	}
