@@ -210,6 +210,9 @@ type config struct {
 	registerer    prometheus.Registerer
 	pollInterval  time.Duration
 	notifier      approval.Notifier
+	// passports and requirePassport: see passport.go.
+	passports       PassportSource
+	requirePassport bool
 }
 
 // WithMetrics registers the Guard's Prometheus metrics with reg:
@@ -549,6 +552,14 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 		Mode:        mode,
 	}}
 	out := &Outcome{ActionID: a.ID}
+
+	reasons, err := g.checkPassport(ctx, a, in)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
+	}
+	if reasons != nil {
+		return g.denyByPassport(ctx, a, st, reasons)
+	}
 
 	dec, evalErr := set.Evaluate(ctx, in)
 	r := st.base

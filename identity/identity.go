@@ -56,6 +56,18 @@
 // "crm:*", "*:read". [ScopeAllows] checks a tool call against scopes,
 // [ScopeSubset] whether scopes are within others, and [Principal.Allows]
 // whether a principal's scopes allow a call.
+//
+// # Passports
+//
+// A [Passport] is the Open Agent Passport (OAP) of one agent of a tenant:
+// its owner, [PassportStatus], assurance level and [Capability] values.
+// A [PassportStore] keeps them ([MemPassportStore]; the SQLite and
+// PostgreSQL stores of this module), with optimistic concurrency on
+// Passport.Version and OAP's status machine ([CanTransition]).
+// [PassportCache] caches lookups for the Guard (oars.WithPassports), and
+// [PassportCache.Follow] drops cached entries as other replicas announce
+// changes, so that a suspension (the kill switch) applies everywhere at
+// once. Package passporttest is the stores' conformance suite.
 package identity
 
 import (

@@ -50,6 +50,8 @@
 //	principal.roles                                        list(string)
 //	principal.delegation                                   list of {sub, iss string; scope list(string)}
 //	agent.id, tenant.id                                    string
+//	agent.capabilities                                     list(string): the passport's capability ids
+//	agent.assurance_level                                  string: the passport's (L0 … L4FIN)
 //	context.time                                           timestamp
 //	context.request                                        map(string, string)
 //

@@ -228,6 +228,8 @@ const (
 	slotTenantID
 	slotTime
 	slotRequest
+	slotCapabilities
+	slotAssurance
 	numSlots
 )
 
@@ -309,6 +311,10 @@ var (
 		typ:  types.NewObjectType(agentTypeName),
 		fields: []field[activation]{
 			cachedStr("id", slotAgentID, func(in *Input) string { return in.AgentID }),
+			cached("capabilities", slotCapabilities, stringList,
+				func(in *Input) bool { return len(in.Capabilities) > 0 },
+				func(in *Input) ref.Val { return types.NewStringList(types.DefaultTypeAdapter, in.Capabilities) }),
+			cachedStr("assurance_level", slotAssurance, func(in *Input) string { return in.AssuranceLevel }),
 		},
 	}
 	tenantDesc = objectDesc[activation]{

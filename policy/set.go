@@ -61,6 +61,10 @@ type Input struct {
 
 	AgentID  string
 	TenantID string
+	// Capabilities and AssuranceLevel come from the agent's passport
+	// (agent.capabilities, agent.assurance_level); empty without one.
+	Capabilities   []string
+	AssuranceLevel string
 
 	// Time is the time of the request; the Guard sets it.
 	Time time.Time

@@ -103,6 +103,14 @@ type Config struct {
 	CORSOrigins     []string      `yaml:"cors_origins" flag:"cors-origins" usage:"comma-separated allowed CORS origins"`
 	// Tokens are the API tokens (config file only).
 	Tokens []Token `yaml:"tokens"`
+	// JWTIssuers are the issuers of JWT bearer tokens trusted (config
+	// file only); ClientIdentities map TLS client certificates to
+	// workload identities (config file only, needs client_ca).
+	JWTIssuers       []JWTIssuer      `yaml:"jwt_issuers"`
+	ClientIdentities []ClientIdentity `yaml:"client_identities"`
+	// AuthOrder is the order the authenticators (mtls, jwt, token) are
+	// tried in; empty means [DefaultAuthOrder].
+	AuthOrder []string `yaml:"auth_order" flag:"auth-order" usage:"comma-separated order of authenticators: mtls, jwt, token"`
 	// Approvals.
 	//
 	// StepUpKey seals approvers' TOTP secrets at rest: 32 bytes as 64 hex
@@ -543,6 +551,9 @@ func (c *Config) Validate() error {
 	if err := c.validateApprovals(); err != nil {
 		return err
 	}
+	if err := c.validateIdentity(); err != nil {
+		return err
+	}
 	for i, t := range c.Tokens {
 		if t.Name == "" {
 			return fmt.Errorf("config: tokens[%d]: name: required", i)
@@ -567,8 +578,8 @@ func (c *Config) validateProduction() error {
 	if c.Policy == "" {
 		return errors.New("config: production: policy: set a policy file or directory; the demo policy is for development only")
 	}
-	if len(c.Tokens) == 0 {
-		return errors.New("config: production: tokens: configure at least one API token; dev tokens are refused in production")
+	if len(c.Tokens) == 0 && len(c.JWTIssuers) == 0 && len(c.ClientIdentities) == 0 {
+		return errors.New("config: production: tokens: configure at least one API token (or jwt_issuers or client_identities); dev tokens are refused in production")
 	}
 	for _, t := range c.Tokens {
 		for _, d := range DevTokens {

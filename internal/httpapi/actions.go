@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -125,23 +126,27 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	if !p.InTenant(req.TenantID) {
 		return notFound("tenant not found")
 	}
-	if !p.MaySeeAgent(req.AgentID) {
-		return errorf(http.StatusForbidden, codeForbidden, "the caller may not act for this agent")
-	}
 	a := &oars.Action{
 		TenantID:       req.TenantID,
 		AgentID:        req.AgentID,
-		Principal:      oars.Principal{UserID: req.UserContext.UserID},
+		Principal:      oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
 		Resource:       oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
 		Input:          json.RawMessage(req.Input),
 		IdempotencyKey: r.Header.Get("Idempotency-Key"),
 		Request:        requestMetadata(r, p),
 	}
-	// Caller-asserted user roles are trusted only from operators; agents
-	// could otherwise grant their users any role. Binding users properly
-	// is the identity layer's job.
-	if p.HasAnyRole(identity.RoleAdmin, identity.RoleOperator) {
+	switch {
+	case p.UserID != "":
+		// The credential names the user (a user's JWT, a delegation
+		// token): its groups are the user's roles.
+		a.Principal.Roles = slices.Clone(p.Groups)
+	case p.HasAnyRole(identity.RoleAdmin, identity.RoleOperator):
+		// Caller-asserted user roles are trusted only from operators;
+		// agents could otherwise grant their users any role.
 		a.Principal.Roles = req.UserContext.Roles
+	}
+	if reason := bindingRefusal(p, &req); reason != "" {
+		return s.refuse(r, a, reason)
 	}
 	out, err := s.guard.Decide(r.Context(), a)
 	switch {
@@ -178,6 +183,62 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	}
 	writeJSON(w, status, resp)
 	return nil
+}
+
+// bindingRefusal returns why the principal p may not submit req, or ""
+// if it may: the request must name p's agent when p is bound to one, p's
+// user when the credential names one, and a tool call p's scopes allow.
+// The request's tenant is checked before (an unknown tenant is 404).
+func bindingRefusal(p *identity.Principal, req *actionRequest) string {
+	switch {
+	case !p.MaySeeAgent(req.AgentID):
+		return fmt.Sprintf("agent_id does not match the agent the credential is bound to (%q)", p.AgentID)
+	case p.UserID != "" && req.UserContext.UserID != p.UserID:
+		return fmt.Sprintf("user_context.user_id does not match the user the credential acts for (%q)", p.UserID)
+	case !p.Allows(req.Resource.ToolID, req.Resource.Operation):
+		kind := "scope"
+		if len(p.Delegation) > 0 {
+			kind = "delegated scope"
+		}
+		return fmt.Sprintf("%s does not allow %s:%s", kind, req.Resource.ToolID, req.Resource.Operation)
+	}
+	return ""
+}
+
+// refuse records a denied receipt for a naming reason, with no policy
+// evaluation, and answers 403 with the receipt's id in the error
+// details. If the refusal cannot be recorded the answer is 503 (fail
+// closed: the action is refused either way).
+func (s *server) refuse(r *http.Request, a *oars.Action, reason string) error {
+	out, err := s.guard.Refuse(r.Context(), a, reason)
+	switch {
+	case err == nil:
+	case errors.Is(err, oars.ErrInvalidAction):
+		return badRequest(strings.TrimPrefix(err.Error(), "oars: "))
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return unavailable("the request was cancelled", err)
+	default:
+		return unavailable("the ledger is unavailable; the action was refused", err)
+	}
+	s.log.InfoContext(r.Context(), "action refused: the credential does not allow it",
+		slog.String("request_id", stateOf(r).id), slog.String("action_id", out.ActionID))
+	e := errorf(http.StatusForbidden, codeForbidden, reason)
+	e.receiptID = out.Receipts[0].Receipt.ReceiptID
+	return e
+}
+
+// delegationHops converts an authenticated delegation chain (outermost
+// actor first) to the receipt's principal.delegation, in the same order;
+// nil for none.
+func delegationHops(hops []identity.Hop) []receipt.DelegationHop {
+	if len(hops) == 0 {
+		return nil
+	}
+	out := make([]receipt.DelegationHop, len(hops))
+	for i, h := range hops {
+		out[i] = receipt.DelegationHop{Subject: h.Subject, Issuer: h.Issuer, Scope: slices.Clone(h.Scope)}
+	}
+	return out
 }
 
 // afterDecision does what the server does with a recorded decision

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -18,6 +19,7 @@ import (
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 
+	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/httpapi"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
@@ -220,7 +222,16 @@ func TestProofAndEntryErrors(t *testing.T) {
 // The auth matrix: every route × every role (and no or a bad token) × own
 // and other tenant, generated from one expectation table.
 func TestAuthMatrix(t *testing.T) {
-	ts := newTestServer(t, options{reload: func(ctx context.Context) (*policy.Set, error) { return mustPolicy(t, policyV1), nil }})
+	passports, err := identity.NewPassportCache(&identity.MemPassportStore{}, 0, nil)
+	require.NoError(t, err)
+	ts := newTestServer(t, options{reload: func(ctx context.Context) (*policy.Set, error) { return mustPolicy(t, policyV1), nil }, passports: passports})
+	// A passport in each tenant, of an agent that never acts.
+	for _, tenant := range []string{ownTenant, otherTenant} {
+		require.NoError(t, passports.PutPassport(context.Background(), &identity.Passport{
+			AgentID: "matrix-bot", TenantID: tenant, OwnerID: "org", Status: identity.PassportActive, AssuranceLevel: "L0",
+		}))
+	}
+	var newAgents atomic.Int64
 	// Fixtures: one action in each tenant, both by the bound agent.
 	fixture := map[string]actionResult{
 		ownTenant:   ts.submit("root", ownTenant, boundAgent, 10),
@@ -311,6 +322,20 @@ func TestAuthMatrix(t *testing.T) {
 		}},
 		{"POST /v1/approvers/{user_id}/totp", []string{admin}, 200, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/approvers/dave/totp?tenant_id=" + tenant}
+		}, nil},
+		{"GET /v1/passports/{agent_id}", []string{admin}, 200, true, func(tenant string) request {
+			return request{method: "GET", path: "/v1/passports/matrix-bot?tenant_id=" + tenant}
+		}, nil},
+		{"PUT /v1/passports/{agent_id}", []string{admin}, 201, true, func(tenant string) request {
+			agent := fmt.Sprintf("new-bot-%d", newAgents.Add(1))
+			return request{method: "PUT", path: "/v1/passports/" + agent + "?tenant_id=" + tenant,
+				body: `{"owner_id":"org","status":"active","assurance_level":"L1","capabilities":[]}`}
+		}, nil},
+		{"POST /v1/passports/{agent_id}/suspend", []string{admin}, 200, true, func(tenant string) request {
+			return request{method: "POST", path: "/v1/passports/matrix-bot/suspend?tenant_id=" + tenant}
+		}, nil},
+		{"POST /v1/passports/{agent_id}/resume", []string{admin}, 200, true, func(tenant string) request {
+			return request{method: "POST", path: "/v1/passports/matrix-bot/resume?tenant_id=" + tenant}
 		}, nil},
 	}
 
@@ -536,7 +561,7 @@ func TestAgentBinding(t *testing.T) {
 	resp := ts.do(request{method: "POST", path: "/v1/actions", token: "agent", body: actionBody(ownTenant, "bot-2", 1)})
 	require.Equal(t, http.StatusForbidden, resp.status, "%s", resp.body)
 	assert.Equal(t, "forbidden", resp.errorBody(t).Error.Code)
-	assert.Equal(t, size, ts.size())
+	assert.Equal(t, size+1, ts.size(), "the refusal is recorded as a denied receipt")
 
 	for _, path := range []string{
 		"/v1/actions/" + other.ActionID,

@@ -33,6 +33,10 @@
 //	GET  /v1/ledger/entries/{index}           x             x
 //	GET  /v1/policies                         x     x       x
 //	POST /v1/policies/reload                  x
+//	GET  /v1/passports/{agent_id}             x
+//	PUT  /v1/passports/{agent_id}             x
+//	POST /v1/passports/{agent_id}/suspend     x
+//	POST /v1/passports/{agent_id}/resume      x
 //
 // Data is scoped in the handlers: an action, receipt or ledger entry of a
 // tenant the caller does not have (identity.Principal.InTenant), or of
@@ -57,10 +61,22 @@
 // denied or pending action is still 201: it is a recorded decision, not an
 // HTTP error. The same Idempotency-Key with a different action is 409
 // idempotency_conflict. The tenant must be one of the caller's (404 "tenant
-// not found" otherwise), and a caller bound to an agent may act only as
-// that agent (403). user_context.roles reach the policies only when the
-// caller is an admin or operator; for other callers (agents) they are
-// ignored, since an agent could otherwise grant its user any role.
+// not found" otherwise). The request is bound to the credential: a
+// caller bound to an agent may act only as that agent, a credential that
+// names a user (a user's JWT, a delegation token) only for that user
+// (user_context.user_id), and a credential with scopes only for tool
+// calls they allow. A request that breaks one of these is refused: the
+// Guard records a denied receipt naming why ([oars.Guard.Refuse], no
+// policy evaluated) and the answer is 403 forbidden with the receipt's id
+// in details.receipt_id (503 if the refusal could not be recorded). For
+// a credential that names a user, the user's roles seen by policies are
+// the credential's groups; otherwise user_context.roles reach the
+// policies only when the caller is an admin or operator, and are ignored
+// for other callers (agents), since an agent could otherwise grant its
+// user any role. A delegation token's chain of actors is recorded in the
+// receipts' principal.delegation (current actor first) and seen by
+// policies as principal.delegation. A delegation token whose chain
+// widens the scope or lifetime granted is refused with 401.
 //
 // With Config.Executors, the server executes the actions of those tools
 // itself: an allowed action is claimed (an executing receipt) and run
@@ -118,13 +134,35 @@
 // records an approver.totp_enrolled event in the ledger, and answers
 // {"secret","otpauth_url"} once, never stored or logged in the clear.
 //
+// # Passports
+//
+// The passport routes (Config.Passports; 501 without) serve the OAP
+// passport of an agent of a tenant, named by ?tenant_id= (or the body's
+// tenant_id for PUT; optional for a caller of one tenant). GET answers
+// the passport JSON ({agent_id, tenant_id, owner_id, status,
+// assurance_level, capabilities:[{id, limits?}], created_at, updated_at,
+// version}); 404 passport_not_found. PUT takes the same JSON, decoded
+// strictly, with the version read (0 to create: 201), and answers the
+// stored passport; a stale version is 409 conflict, an invalid passport
+// 400 invalid_passport, a status change the OAP state machine refuses
+// (out of revoked, for instance) 409 conflict. POST …/suspend and
+// …/resume, with an optional body {"reason"}, set the status to suspended
+// or active (repeating one is harmless) and answer the passport. Each
+// change records a signed event (passport.updated, passport.suspended,
+// passport.resumed) with the agent, status, version and passport_digest
+// (sha256 of the passport's RFC 8785 form); the change is stored first,
+// so a ledger failure answers 503 with the change in place. A suspended
+// or revoked agent's actions are denied before policy (see
+// oars.WithPassports).
+//
 // # Errors
 //
 // Errors are JSON: {"error":{"code","message","details":{"request_id"}},
 // "timestamp"}, compatible with OAP's error envelope. Codes come from the
 // OAP enum where one fits (validation_failed, unauthorized, forbidden,
 // not_found, rate_limit_exceeded, internal_server_error,
-// service_unavailable, invalid_policy, idempotency_conflict) plus
+// service_unavailable, invalid_policy, idempotency_conflict, conflict,
+// invalid_passport, passport_not_found) plus
 // payload_too_large, method_not_allowed, unsupported_media_type,
 // not_implemented and the approval codes above (step_up_required,
 // invalid_code, code_replayed, step_up_not_enrolled, self_approval,

@@ -35,6 +35,9 @@ type apiError struct {
 	code   string
 	msg    string
 	err    error
+	// receiptID, if set, is the receipt recording the refusal, sent as
+	// details.receipt_id.
+	receiptID string
 }
 
 func (e *apiError) Error() string {
@@ -79,7 +82,7 @@ func (s *server) writeErr(w http.ResponseWriter, r *http.Request, err error) {
 			slog.String("request_id", st.id), slog.String("route", routeLabel(st.route)),
 			slog.Int("status", ae.status), slog.Any("error", ae.err))
 	}
-	s.writeError(w, r, ae.status, ae.code, ae.msg)
+	s.writeErrorDetails(w, r, ae.status, ae.code, ae.msg, ae.receiptID)
 }
 
 // errorBody is the JSON error envelope, compatible with OAP's: error
@@ -90,6 +93,7 @@ type errorBody struct {
 		Message string `json:"message"`
 		Details struct {
 			RequestID string `json:"request_id"`
+			ReceiptID string `json:"receipt_id,omitempty"`
 		} `json:"details"`
 	} `json:"error"`
 	Timestamp string `json:"timestamp"`
@@ -97,10 +101,17 @@ type errorBody struct {
 
 // writeError writes the JSON error envelope with status.
 func (s *server) writeError(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	s.writeErrorDetails(w, r, status, code, msg, "")
+}
+
+// writeErrorDetails writes the JSON error envelope with status and, if
+// not empty, the id of the receipt recording the refusal.
+func (s *server) writeErrorDetails(w http.ResponseWriter, r *http.Request, status int, code, msg, receiptID string) {
 	var body errorBody
 	body.Error.Code = code
 	body.Error.Message = msg
 	body.Error.Details.RequestID = stateOf(r).id
+	body.Error.Details.ReceiptID = receiptID
 	body.Timestamp = time.Now().UTC().Format(time.RFC3339)
 	writeJSON(w, status, body)
 }

@@ -151,6 +151,11 @@ type options struct {
 	clock       func() time.Time
 	extraTokens []identity.Token
 	policy      string
+	// auth, if set, is tried before the test tokens.
+	auth identity.Authenticator
+	// passports, if set, is the Guard's passport source and the API's
+	// passport store.
+	passports *identity.PassportCache
 }
 
 // testServer is a real oarsd API over loopback: a Guard with real Ed25519
@@ -194,10 +199,18 @@ func newTestServer(t testing.TB, opts options) *testServer {
 	if src == "" {
 		src = policyV1
 	}
-	guard, err := oars.New(mustPolicy(t, src), keys, l, oars.WithClock(clock))
+	guardOpts := []oars.Option{oars.WithClock(clock)}
+	if opts.passports != nil {
+		guardOpts = append(guardOpts, oars.WithPassports(opts.passports))
+	}
+	guard, err := oars.New(mustPolicy(t, src), keys, l, guardOpts...)
 	require.NoError(t, err)
-	auth, err := identity.NewTokenSet(append(tokens(), opts.extraTokens...))
+	var auth identity.Authenticator
+	auth, err = identity.NewTokenSet(append(tokens(), opts.extraTokens...))
 	require.NoError(t, err)
+	if opts.auth != nil {
+		auth = identity.Chain(opts.auth, auth)
+	}
 	enrollments, ok := store.(stepup.Store)
 	if !ok {
 		enrollments = &stepup.MemStore{}
@@ -210,7 +223,7 @@ func newTestServer(t testing.TB, opts options) *testServer {
 	if !opts.noRegistry {
 		ts.reg = prometheus.NewRegistry()
 	}
-	h, err := httpapi.New(httpapi.Config{
+	cfg := httpapi.Config{
 		Guard:          guard,
 		Keys:           keys,
 		Auth:           auth,
@@ -231,7 +244,11 @@ func newTestServer(t testing.TB, opts options) *testServer {
 		Inputs:         ts.inputs,
 		Approved:       opts.approved,
 		Clock:          clock,
-	})
+	}
+	if opts.passports != nil {
+		cfg.Passports = opts.passports
+	}
+	h, err := httpapi.New(cfg)
 	require.NoError(t, err)
 	ts.srv = httptest.NewServer(h)
 	t.Cleanup(ts.srv.Close)

@@ -118,6 +118,10 @@ type Config struct {
 	// Clock is the time approval requests expire by; nil means
 	// time.Now. Give the Guard's clock.
 	Clock func() time.Time
+	// Passports keeps the agents' passports served and changed by
+	// /v1/passports (see passports.go); give the cache the Guard reads
+	// so that changes apply at once. Nil: those routes answer 501.
+	Passports identity.PassportStore
 }
 
 // DefaultExecTimeout bounds an execution when Config.ExecTimeout is 0.
@@ -300,6 +304,11 @@ var routes = []route{
 	{pattern: "GET /v1/policies", roles: rolesOversee, handle: (*server).getPolicies},
 	{pattern: "POST /v1/policies/reload", roles: rolesAdmin, handle: (*server).reloadPolicies},
 
+	{pattern: "GET /v1/passports/{agent_id}", roles: rolesAdmin, handle: (*server).getPassport},
+	{pattern: "PUT /v1/passports/{agent_id}", roles: rolesAdmin, handle: (*server).putPassport},
+	{pattern: "POST /v1/passports/{agent_id}/suspend", roles: rolesAdmin, handle: (*server).suspendPassport},
+	{pattern: "POST /v1/passports/{agent_id}/resume", roles: rolesAdmin, handle: (*server).resumePassport},
+
 	{pattern: "GET /.well-known/oap", public: true, handle: (*server).discovery},
 	{pattern: "GET /.well-known/oap/{$}", public: true, handle: (*server).discovery},
 	{pattern: "GET /.well-known/oap/jwks.json", public: true, handle: (*server).jwks},
@@ -448,6 +457,13 @@ func (s *server) authenticate(w http.ResponseWriter, r *http.Request) (*identity
 	case errors.Is(err, identity.ErrNoCredentials):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="oars"`)
 		return nil, errorf(http.StatusUnauthorized, codeUnauthorized, "authentication required")
+	case errors.Is(err, identity.ErrDelegationWidens):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="oars", error="invalid_token"`)
+		return nil, errorf(http.StatusUnauthorized, codeUnauthorized,
+			"invalid credentials: an actor of the delegation chain claims a scope or lifetime wider than the one granted to it")
+	case errors.Is(err, identity.ErrDelegationTooDeep):
+		w.Header().Set("WWW-Authenticate", `Bearer realm="oars", error="invalid_token"`)
+		return nil, errorf(http.StatusUnauthorized, codeUnauthorized, "invalid credentials: the delegation chain has too many actors")
 	case errors.Is(err, identity.ErrInvalidCredentials):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="oars", error="invalid_token"`)
 		return nil, errorf(http.StatusUnauthorized, codeUnauthorized, "invalid credentials")

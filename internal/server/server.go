@@ -18,6 +18,15 @@
 // as failed (interrupted). The Guard's claim (an executing receipt, one
 // per action) makes each execution happen at most once across restarts
 // and replicas.
+//
+// # Passports
+//
+// Agent passports live in the store and are read through a cache
+// (30-second TTL) that the Guard checks before policy and the
+// /v1/passports routes write through. With PostgreSQL, a goroutine owned
+// by Serve follows the store's passport notifications, so that a
+// suspension made through any replica applies in every replica as soon as
+// it commits.
 package server
 
 import (
@@ -76,6 +85,7 @@ type store interface {
 	io.Closer
 	stepup.Store
 	InputStore
+	identity.PassportStore
 }
 
 var (
@@ -96,6 +106,7 @@ type Server struct {
 	tls      *tls.Config
 	exec     *executor
 	notifier *webhook.Notifier
+	pass     *passports
 }
 
 // New builds a server from cfg and opts: it creates the data directory
@@ -173,7 +184,10 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if err != nil {
 		return nil, err
 	}
-	guardOpts := []oars.Option{oars.WithLogger(log), oars.WithMetrics(reg), oars.WithClock(o.clock)}
+	if s.pass, err = newPassports(s.store, o.clock); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
+	guardOpts := []oars.Option{oars.WithLogger(log), oars.WithMetrics(reg), oars.WithClock(o.clock), oars.WithPassports(s.pass.cache)}
 	if s.notifier, err = newNotifier(cfg, log, reg, o.clock); err != nil {
 		return nil, err
 	}
@@ -188,7 +202,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("server: recording the policy set: %w", err)
 	}
 
-	tokens, err := tokenSet(cfg)
+	auth, err := authenticator(cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -196,7 +210,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Guard:         s.guard,
 		Ledger:        s.ledger,
 		Keys:          s.keys,
-		Auth:          tokens,
+		Auth:          auth,
 		Origin:        cfg.Origin,
 		VerifierKey:   vkey,
 		Logger:        log,
@@ -222,6 +236,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Inputs:      s.store,
 		Approved:    s.exec.enqueue,
 		Clock:       o.clock,
+		Passports:   s.pass.cache,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -269,6 +284,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	bg.Go(func() {
 		_ = s.guard.RunSweeper(work, s.cfg.SweepInterval) // returns work's error
 	})
+	bg.Go(func() { s.pass.follow(work, s.log) })
 	if s.notifier != nil {
 		bg.Go(func() {
 			if err := s.notifier.Run(work); err != nil {

@@ -61,6 +61,16 @@ var migrations = [...]string{
 		tenant_id TEXT NOT NULL,
 		input     BYTEA NOT NULL
 	);`,
+	// Version 4 (agent passports, see passports.go): one OAP passport per
+	// agent of a tenant, as JSON, with its status and version beside it.
+	`CREATE TABLE IF NOT EXISTS %[1]s.oars_passports (
+		tenant_id TEXT NOT NULL,
+		agent_id  TEXT NOT NULL,
+		status    TEXT NOT NULL,
+		version   BIGINT NOT NULL CHECK (version > 0),
+		data      BYTEA NOT NULL,
+		PRIMARY KEY (tenant_id, agent_id)
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

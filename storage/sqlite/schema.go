@@ -60,10 +60,22 @@ CREATE TABLE IF NOT EXISTS action_inputs (
 	input     BLOB NOT NULL
 );
 `,
+	// Version 4 (agent passports, see passports.go): one OAP passport per
+	// agent of a tenant, as JSON, with its status and version beside it.
+	`
+CREATE TABLE IF NOT EXISTS passports (
+	tenant_id TEXT NOT NULL,
+	agent_id  TEXT NOT NULL,
+	status    TEXT NOT NULL,
+	version   INTEGER NOT NULL CHECK (version > 0),
+	data      BLOB NOT NULL,
+	PRIMARY KEY (tenant_id, agent_id)
+);
+`,
 }
 
 // SchemaVersion is the schema version this build writes and reads.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // errNotLedger is the cause when a database holds tables but no
 // schema_version: it belongs to something else.

@@ -1,0 +1,36 @@
+package server_test
+
+import (
+	"net/http"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestPassportKillSwitchSurvivesRestart suspends an agent through the API
+// of a SQLite oarsd, restarts it, and checks the agent stays stopped.
+func TestPassportKillSwitchSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	srv := start(t, devConfig(t, dir))
+	base := srv.url + "/v1/passports/support-bot?tenant_id=acme"
+	code, body := call(t, "PUT", base, "dev_admin_token", map[string]any{
+		"owner_id": "org_acme", "status": "active", "assurance_level": "L2",
+		"capabilities": []any{map[string]any{"id": "finance.payment.refund"}},
+	})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	assert.Equal(t, "allowed", submit(t, srv.url, 50).Status)
+
+	code, body = call(t, "POST", srv.url+"/v1/passports/support-bot/suspend?tenant_id=acme", "dev_admin_token", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	assert.Equal(t, "denied", submit(t, srv.url, 51).Status, "action after suspension")
+	code, body = call(t, "GET", base, "dev_operator_token", nil)
+	assert.Equal(t, http.StatusForbidden, code, "operator reads a passport: %s", body)
+
+	srv.stop()
+	srv = start(t, devConfig(t, dir))
+	assert.Equal(t, "denied", submit(t, srv.url, 52).Status, "action after restart")
+	code, body = call(t, "POST", srv.url+"/v1/passports/support-bot/resume?tenant_id=acme", "dev_admin_token", nil)
+	require.Equal(t, http.StatusOK, code, string(body))
+	assert.Equal(t, "allowed", submit(t, srv.url, 53).Status, "action after resumption")
+}

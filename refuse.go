@@ -1,0 +1,82 @@
+package oars
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/oarsdev/oars/receipt"
+)
+
+// MaxRefusalReasonLength bounds the reason given to [Guard.Refuse], in
+// bytes.
+const MaxRefusalReasonLength = 1024
+
+// RefusalErrorClass is the error class of the denied receipts
+// [Guard.Refuse] records.
+const RefusalErrorClass = "forbidden"
+
+// Refuse records that a was refused before any policy was evaluated, for
+// example because the caller's credentials do not allow the agent, user
+// or tool it names: a signed denied receipt with seq 1, mode enforce (a
+// refusal is never in shadow mode), error class [RefusalErrorClass],
+// reason as its only reason and no policy reference. Nothing is
+// executed; the Guard's identity check and policies are not consulted.
+//
+// If a.ID is empty a fresh id is generated; a.IdempotencyKey is ignored,
+// so a refused request never takes over the key of a legitimate one. It
+// returns the outcome (status denied) or an error wrapping
+// [ErrInvalidAction] when a or reason is malformed (reason must be
+// non-empty, at most [MaxRefusalReasonLength] bytes, without control
+// characters, and is recorded as given: it must not contain secrets),
+// [ErrSigning] or [ErrLedger] when the receipt could not be recorded. The
+// caller must refuse the action in every case (fail closed).
+func (g *Guard) Refuse(ctx context.Context, a *Action, reason string) (*Outcome, error) {
+	if a == nil {
+		return nil, fmt.Errorf("%w: nil action", ErrInvalidAction)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("oars: refuse: %w", err)
+	}
+	if err := checkField(reason, true, MaxRefusalReasonLength); err != nil {
+		return nil, fmt.Errorf("%w: refusal reason %s", ErrInvalidAction, err)
+	}
+	if a.ID == "" {
+		a.ID = g.cfg.newID()
+	}
+	if err := g.validate(a); err != nil {
+		return nil, err
+	}
+	input := a.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	canonInput, err := receipt.Canonicalize(input)
+	if err != nil {
+		return nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+	}
+	start := time.Now()
+	r := receipt.Receipt{
+		Spec:        receipt.Spec,
+		ReceiptID:   g.cfg.newID(),
+		ActionID:    a.ID,
+		Seq:         1,
+		TenantID:    a.TenantID,
+		AgentID:     a.AgentID,
+		Principal:   receipt.Principal{UserID: a.Principal.UserID, Delegation: a.Principal.Delegation},
+		Resource:    a.Resource,
+		InputDigest: receipt.Digest(canonInput),
+		Mode:        receipt.ModeEnforce,
+		Status:      receipt.StatusDenied,
+		ErrorClass:  RefusalErrorClass,
+		Reasons:     []string{reason},
+		IssuedAt:    g.cfg.clock().UTC(),
+	}
+	out := &Outcome{ActionID: a.ID}
+	if err := g.record(ctx, out, &r); err != nil {
+		return out, err
+	}
+	g.metrics.observe(out, start)
+	return out, nil
+}
