@@ -40,3 +40,16 @@ func TestPassportFieldsTypeChecked(t *testing.T) {
 	_, err := Parse("bad.yaml", []byte("id: bad\nversion: \"1\"\nrules:\n  - id: r\n    when: \"agent.capabilities == 'x'\"\n    effect: deny\n    reason: r\n"))
 	assert.Error(t, err, "Parse(agent.capabilities == string) = nil error, want a type error")
 }
+
+func TestCapabilities(t *testing.T) {
+	p := pol(t, "caps", "",
+		rl{id: "a", when: `"finance.payment.refund" in agent.capabilities && "data.export" in agent.capabilities`, effect: EffectAllow},
+		rl{id: "b", when: `"data.export" in agent.capabilities || "x" in principal.roles`, effect: EffectDeny},
+	)
+	q := pol(t, "other", "",
+		rl{id: "c", when: `"messaging.send" in agent.capabilities`, effect: EffectAllow},
+	)
+	assert.Equal(t, []string{"data.export", "finance.payment.refund"}, p.Capabilities())
+	assert.Equal(t, []string{"data.export", "finance.payment.refund", "messaging.send"}, set(t, p, q).Capabilities())
+	assert.Empty(t, pol(t, "none", "", rl{id: "n", when: `action.tool_id == "x"`, effect: EffectAllow}).Capabilities())
+}

@@ -18,6 +18,7 @@ import (
 	"cel.dev/cel-go/cel"
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/common/cost"
+	"cel.dev/cel-go/common/operators"
 	"github.com/gowebpki/jcs"
 	"go.yaml.in/yaml/v3"
 )
@@ -141,6 +142,9 @@ type compiledRule struct {
 	// loops reports whether the expression has a comprehension; only those
 	// can run long enough to need in-evaluation cancellation checks.
 	loops bool
+	// caps are the capability ids the expression tests with
+	// `"<id>" in agent.capabilities`.
+	caps []string
 }
 
 // Digest returns "sha256:<hex>" of the RFC 8785 canonical JSON of the
@@ -359,7 +363,7 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 		}
 	}
 	cr := compiledRule{id: r.ID, effect: r.Effect, reason: r.Reason, approval: cloneApproval(r.Approval)}
-	if cr.prg, cr.loops, err = compileWhen(env, r.When); err != nil {
+	if cr.prg, cr.loops, cr.caps, err = compileWhen(env, r.When); err != nil {
 		return Rule{}, compiledRule{}, w.errAt(whenNode, "when", err)
 	}
 	return r, cr, nil
@@ -414,20 +418,26 @@ func cloneApproval(a *Approval) *Approval {
 
 // compileWhen compiles and type-checks a rule's expression and plans it for
 // repeated evaluation.
-func compileWhen(env *cel.Env, when string) (cel.Program, bool, error) {
+func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, error) {
 	checked, iss := env.Compile(when)
 	if iss != nil && iss.Err() != nil {
-		return nil, false, exprError(iss)
+		return nil, false, nil, exprError(iss)
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, false, &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
+		return nil, false, nil, &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
 			"must be a bool expression, got %s (compare explicitly, e.g. input.flag == true)",
 			checked.OutputType())}
 	}
 	loops := false
+	var caps []string
 	ast.PostOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
-		if e.Kind() == ast.ComprehensionKind {
+		switch e.Kind() {
+		case ast.ComprehensionKind:
 			loops = true
+		case ast.CallKind:
+			if c, ok := capabilityTest(e); ok && !slices.Contains(caps, c) {
+				caps = append(caps, c)
+			}
 		}
 	}))
 	opts := []cel.ProgramOption{
@@ -445,9 +455,47 @@ func compileWhen(env *cel.Env, when string) (cel.Program, bool, error) {
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
-		return nil, false, &ExprError{Line: 1, Column: 1, Msg: err.Error()}
+		return nil, false, nil, &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 	}
-	return prg, loops, nil
+	return prg, loops, caps, nil
+}
+
+// capabilityTest reports the capability id of an expression of the form
+// "<id>" in agent.capabilities.
+func capabilityTest(e ast.Expr) (string, bool) {
+	call := e.AsCall()
+	if call.FunctionName() != operators.In || len(call.Args()) != 2 {
+		return "", false
+	}
+	lit, sel := call.Args()[0], call.Args()[1]
+	if lit.Kind() != ast.LiteralKind || sel.Kind() != ast.SelectKind {
+		return "", false
+	}
+	id, ok := lit.AsLiteral().Value().(string)
+	if !ok || sel.AsSelect().FieldName() != "capabilities" {
+		return "", false
+	}
+	op := sel.AsSelect().Operand()
+	if op.Kind() != ast.IdentKind || op.AsIdent() != "agent" {
+		return "", false
+	}
+	return id, true
+}
+
+// Capabilities returns the agent capability ids the policy's rules test
+// with `"<id>" in agent.capabilities`, sorted. Servers publish them as the
+// OAP discovery document's supported_capabilities.
+func (p *Policy) Capabilities() []string {
+	var caps []string
+	for _, r := range p.c.rules {
+		for _, c := range r.caps {
+			if !slices.Contains(caps, c) {
+				caps = append(caps, c)
+			}
+		}
+	}
+	slices.Sort(caps)
+	return caps
 }
 
 // noSizeHints is a cost.Estimator that knows nothing about input sizes, so

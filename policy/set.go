@@ -207,6 +207,17 @@ func (s *Set) Digest() string { return s.digest }
 // Policies returns the set's policies in id order. The slice is a copy.
 func (s *Set) Policies() []*Policy { return slices.Clone(s.policies) }
 
+// Capabilities returns the union of the capability ids the set's policies
+// test (see [Policy.Capabilities]), sorted.
+func (s *Set) Capabilities() []string {
+	var caps []string
+	for _, p := range s.policies {
+		caps = append(caps, p.Capabilities()...)
+	}
+	slices.Sort(caps)
+	return slices.Compact(caps)
+}
+
 // appliesTo reports whether the policy applies to the tenant.
 func (c *compiled) appliesTo(tenant string) bool {
 	return len(c.tenants) == 0 || slices.Contains(c.tenants, tenant)

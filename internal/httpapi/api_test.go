@@ -294,6 +294,7 @@ func TestAuthMatrix(t *testing.T) {
 		{"GET /v1/ledger/proofs/inclusion", all, 200, false, get("/v1/ledger/proofs/inclusion?index=0"), nil},
 		{"GET /v1/ledger/proofs/consistency", all, 200, false, get("/v1/ledger/proofs/consistency?from=1"), nil},
 		{"GET /v1/policies", []string{admin, operator, auditor}, 200, false, get("/v1/policies"), nil},
+		{"GET /v1/policies/{name}", []string{admin, operator, auditor}, 200, false, get("/v1/policies/payments"), nil},
 		{"POST /v1/policies/reload", []string{admin}, 200, false, func(string) request {
 			return request{method: "POST", path: "/v1/policies/reload"}
 		}, nil},

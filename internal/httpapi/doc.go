@@ -32,6 +32,7 @@
 //	GET  /v1/ledger/proofs/consistency        x     x       x       x     x
 //	GET  /v1/ledger/entries/{index}           x             x
 //	GET  /v1/policies                         x     x       x
+//	GET  /v1/policies/{name}                  x     x       x
 //	POST /v1/policies/reload                  x
 //	GET  /v1/passports/{agent_id}             x
 //	PUT  /v1/passports/{agent_id}             x

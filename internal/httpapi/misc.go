@@ -54,6 +54,7 @@ type discoveryDoc struct {
 	PolicyEndpoint           string   `json:"policy_endpoint"`
 	DecisionEndpoint         string   `json:"decision_endpoint"`
 	JWKSURI                  string   `json:"jwks_uri"`
+	SupportedCapabilities    []string `json:"supported_capabilities"`
 	SupportedAssuranceLevels []string `json:"supported_assurance_levels"`
 }
 
@@ -76,8 +77,9 @@ func (s *server) discovery(w http.ResponseWriter, r *http.Request, _ *identity.P
 		AuthorizationEndpoint:    base + "/v1/authorizations/{agent_id}",
 		PassportEndpoint:         base + "/v1/passports/{agent_id}",
 		PolicyEndpoint:           base + "/v1/policies/{policy_name}",
-		DecisionEndpoint:         base + "/v1/decisions/{decision_id}",
+		DecisionEndpoint:         base + "/v1/receipts/{decision_id}",
 		JWKSURI:                  base + "/.well-known/oap/jwks.json",
+		SupportedCapabilities:    append([]string{}, s.guard.Policies().Capabilities()...),
 		SupportedAssuranceLevels: assuranceLevels,
 	}
 	w.Header().Set("Cache-Control", "public, max-age=300")
@@ -124,16 +126,33 @@ type ruleView struct {
 func viewPolicies(set *policy.Set) policySetView {
 	v := policySetView{ID: set.ID(), Version: set.Version(), Digest: set.Digest(), Policies: []policyView{}}
 	for _, p := range set.Policies() {
-		pv := policyView{
-			ID: p.ID, Version: p.Version, Digest: p.Digest(), Mode: string(p.Mode),
-			Description: p.Description, Tenants: append([]string{}, p.Tenants...), Rules: []ruleView{},
-		}
-		for _, rule := range p.Rules {
-			pv.Rules = append(pv.Rules, ruleView{ID: rule.ID, Effect: string(rule.Effect), Reason: rule.Reason})
-		}
-		v.Policies = append(v.Policies, pv)
+		v.Policies = append(v.Policies, viewPolicy(p))
 	}
 	return v
+}
+
+func viewPolicy(p *policy.Policy) policyView {
+	pv := policyView{
+		ID: p.ID, Version: p.Version, Digest: p.Digest(), Mode: string(p.Mode),
+		Description: p.Description, Tenants: append([]string{}, p.Tenants...), Rules: []ruleView{},
+	}
+	for _, rule := range p.Rules {
+		pv.Rules = append(pv.Rules, ruleView{ID: rule.ID, Effect: string(rule.Effect), Reason: rule.Reason})
+	}
+	return pv
+}
+
+// getPolicy describes one policy in force by id (the OAP discovery
+// document's policy_endpoint).
+func (s *server) getPolicy(w http.ResponseWriter, r *http.Request, _ *identity.Principal) error {
+	name := r.PathValue("name")
+	for _, p := range s.guard.Policies().Policies() {
+		if p.ID == name {
+			writeJSON(w, http.StatusOK, viewPolicy(p))
+			return nil
+		}
+	}
+	return notFound("policy not found")
 }
 
 // truncateUTF8 shortens s to at most max bytes without splitting a

@@ -302,6 +302,7 @@ var routes = []route{
 	{pattern: "GET /v1/ledger/proofs/consistency", roles: rolesAll, handle: (*server).consistencyProof},
 
 	{pattern: "GET /v1/policies", roles: rolesOversee, handle: (*server).getPolicies},
+	{pattern: "GET /v1/policies/{name}", roles: rolesOversee, handle: (*server).getPolicy},
 	{pattern: "POST /v1/policies/reload", roles: rolesAdmin, handle: (*server).reloadPolicies},
 
 	{pattern: "GET /v1/passports/{agent_id}", roles: rolesAdmin, handle: (*server).getPassport},

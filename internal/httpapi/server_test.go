@@ -582,3 +582,43 @@ func TestAuthenticatorUnavailable(t *testing.T) {
 	assert.NotContains(t, rec.Body.String(), "jwks endpoint")
 	assert.Contains(t, logs.String(), "jwks endpoint unreachable")
 }
+
+// TestDiscoveryEndpointsAreServed follows the discovery document: the
+// capabilities the policies test are published, and the policy and decision
+// endpoints it names answer.
+func TestDiscoveryEndpointsAreServed(t *testing.T) {
+	pol := `
+id: caps
+version: "1"
+default: deny
+rules:
+  - id: refunds
+    when: '"finance.payment.refund" in agent.capabilities && action.tool_id == "payments"'
+    effect: allow
+    reason: refund-capable agents may refund
+  - id: exports
+    when: '"data.export" in agent.capabilities && action.tool_id == "crm"'
+    effect: allow
+    reason: export-capable agents may export
+`
+	ts := newTestServer(t, options{policy: pol})
+	resp := ts.do(request{method: "GET", path: "/.well-known/oap"})
+	require.Equal(t, http.StatusOK, resp.status)
+	var doc struct {
+		Caps     []string `json:"supported_capabilities"`
+		Policy   string   `json:"policy_endpoint"`
+		Decision string   `json:"decision_endpoint"`
+	}
+	require.NoError(t, json.Unmarshal(resp.body, &doc))
+	assert.Equal(t, []string{"data.export", "finance.payment.refund"}, doc.Caps)
+
+	u, err := url.Parse(strings.Replace(doc.Policy, "{policy_name}", "caps", 1))
+	require.NoError(t, err)
+	got := ts.do(request{method: "GET", path: u.Path, token: "admin"})
+	require.Equal(t, http.StatusOK, got.status, string(got.body))
+	assert.Contains(t, string(got.body), `"id":"caps"`)
+	missing := ts.do(request{method: "GET", path: "/v1/policies/nope", token: "admin"})
+	assert.Equal(t, http.StatusNotFound, missing.status)
+
+	assert.True(t, strings.HasSuffix(doc.Decision, "/v1/receipts/{decision_id}"), "decision_endpoint = %s", doc.Decision)
+}
