@@ -61,6 +61,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oarsdev/oars/approval"
+	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -213,6 +214,9 @@ type config struct {
 	// passports and requirePassport: see passport.go.
 	passports       PassportSource
 	requirePassport bool
+	// counters and capabilityFor: see limits.go.
+	counters      identity.CounterStore
+	capabilityFor func(Resource) string
 }
 
 // WithMetrics registers the Guard's Prometheus metrics with reg:
@@ -553,13 +557,27 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	}}
 	out := &Outcome{ActionID: a.ID}
 
-	reasons, err := g.checkPassport(ctx, a, in)
+	passport, reasons, err := g.checkPassport(ctx, a, in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
 	if reasons != nil {
 		return g.denyByPassport(ctx, a, st, reasons)
 	}
+	reasons, res, err := g.checkLimits(ctx, a, passport, canonInput, now)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", ErrLimits, err)
+	}
+	if reasons != nil {
+		return g.denyByPassport(ctx, a, st, reasons)
+	}
+	// The reservation is given back unless the action may still run.
+	keep := false
+	defer func() {
+		if !keep {
+			g.release(ctx, a.ID, res)
+		}
+	}()
 
 	dec, evalErr := set.Evaluate(ctx, in)
 	r := st.base
@@ -606,6 +624,7 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	if err := g.record(ctx, out, &r); err != nil {
 		return out, nil, err
 	}
+	keep = out.Allowed() || r.Status == receipt.StatusPendingApproval
 	if r.Status == receipt.StatusPendingApproval && r.Mode == receipt.ModeEnforce {
 		g.held(ctx, &r, req)
 	}

@@ -71,44 +71,45 @@ func WithRequirePassport() Option {
 	}
 }
 
-// checkPassport looks up a's passport. It returns the reasons of a denial
-// (nil to go on to policy) and fills in's capabilities and assurance
-// level.
-func (g *Guard) checkPassport(ctx context.Context, a *Action, in *policy.Input) ([]string, error) {
+// checkPassport looks up a's passport. It returns the passport of an
+// active agent (nil when the agent has none or no source is configured),
+// the reasons of a denial (nil to go on), and fills in's capabilities and
+// assurance level.
+func (g *Guard) checkPassport(ctx context.Context, a *Action, in *policy.Input) (*identity.Passport, []string, error) {
 	if g.cfg.passports == nil {
 		if g.cfg.requirePassport {
-			return nil, errors.New("a passport is required but no passport source is configured")
+			return nil, nil, errors.New("a passport is required but no passport source is configured")
 		}
-		return nil, nil
+		return nil, nil, nil
 	}
 	p, err := g.cfg.passports.Passport(ctx, a.TenantID, a.AgentID)
 	switch {
 	case errors.Is(err, identity.ErrPassportNotFound):
 		if g.cfg.requirePassport {
-			return []string{ReasonPassportMissing, ReasonPassportCode}, nil
+			return nil, []string{ReasonPassportMissing, ReasonPassportCode}, nil
 		}
-		return nil, nil
+		return nil, nil, nil
 	case err != nil:
-		return nil, fmt.Errorf("passport: %w", err)
+		return nil, nil, fmt.Errorf("passport: %w", err)
 	case p == nil:
-		return nil, errors.New("passport: source returned no passport and no error")
+		return nil, nil, errors.New("passport: source returned no passport and no error")
 	}
 	switch p.Status {
 	case identity.PassportActive:
 	case identity.PassportSuspended:
-		return []string{ReasonPassportSuspended, ReasonPassportCode}, nil
+		return nil, []string{ReasonPassportSuspended, ReasonPassportCode}, nil
 	case identity.PassportRevoked:
-		return []string{ReasonPassportRevoked, ReasonPassportCode}, nil
+		return nil, []string{ReasonPassportRevoked, ReasonPassportCode}, nil
 	default:
-		return []string{ReasonPassportInactive, ReasonPassportCode}, nil
+		return nil, []string{ReasonPassportInactive, ReasonPassportCode}, nil
 	}
 	in.Capabilities = p.CapabilityIDs()
 	in.AssuranceLevel = p.AssuranceLevel
-	return nil, nil
+	return p, nil, nil
 }
 
 // denyByPassport records the seq-1 denied receipt of an action refused by
-// its passport.
+// its passport or its capability's limits, before any policy.
 func (g *Guard) denyByPassport(ctx context.Context, a *Action, st *chainState, reasons []string) (*Outcome, *chainState, error) {
 	out := &Outcome{ActionID: a.ID, Decision: &policy.Decision{Effect: policy.EffectDeny, Reasons: reasons}}
 	r := st.base

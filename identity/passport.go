@@ -105,14 +105,23 @@ const (
 var capabilityID = regexp.MustCompile(`^[a-z0-9]+(\.[a-z0-9]+)*$`)
 
 // Capability is one thing an agent may do, named by a dot-separated id
-// such as "finance.payment.refund", with its limits: an OAP limit object
-// such as {"currency_limits":{"USD":{"max_per_tx":5000,"daily_cap":50000}}}
-// (amounts in minor units).
+// such as "finance.payment.refund", with its limits: an object such as
+// {"max_per_action":5000,"daily_cap":50000,"currencies":["EUR"]} or, in
+// OAP's form, {"currency_limits":{"USD":{"max_per_tx":5000,"daily_cap":50000}}}
+// (amounts are integers in minor units). The members are those of
+// [CapabilityLimits]; unknown members make the passport invalid.
+//
+// The Guard (oars.WithCounters) enforces the limits of the capability an
+// action falls under (by default "<tool_id>.<operation>"): it reads the
+// amount and currency from the action's input, refuses an amount over
+// the maximum or a currency not allowed, and consumes the amount from the
+// agent's daily counter in a [CounterStore], atomically across replicas.
 type Capability struct {
 	// ID matches ^[a-z0-9]+(\.[a-z0-9]+)*$.
 	ID string `json:"id"`
-	// Limits is a JSON object, or empty for none. It is stored as given
-	// (canonicalized); OARS does not interpret it yet.
+	// Limits is a JSON object following the schema of
+	// [CapabilityLimits], or empty for none. It is stored canonicalized;
+	// [Capability.ParseLimits] decodes it.
 	Limits json.RawMessage `json:"limits,omitempty"`
 }
 
@@ -211,6 +220,9 @@ func (p *Passport) Validate() error {
 		var obj map[string]json.RawMessage
 		if err := jsonv2.Unmarshal(c.Limits, &obj); err != nil || obj == nil {
 			return fmt.Errorf("%w: capabilities[%d].limits must be a JSON object", ErrInvalidPassport, i)
+		}
+		if _, msg := parseLimits(c.Limits); msg != "" {
+			return fmt.Errorf("%w: capabilities[%d].limits: %s", ErrInvalidPassport, i, msg)
 		}
 	}
 	if p.Version < 0 {

@@ -34,3 +34,20 @@ func TestPassportKillSwitchSurvivesRestart(t *testing.T) {
 	require.Equal(t, http.StatusOK, code, string(body))
 	assert.Equal(t, "allowed", submit(t, srv.url, 53).Status, "action after resumption")
 }
+
+// TestDailyCapInOarsd meters a capability's daily cap in the server's
+// SQLite store: the cap is reached and never exceeded.
+func TestDailyCapInOarsd(t *testing.T) {
+	srv := start(t, devConfig(t, t.TempDir()))
+	code, body := call(t, "PUT", srv.url+"/v1/passports/support-bot?tenant_id=acme", "dev_admin_token", map[string]any{
+		"owner_id": "org_acme", "status": "active", "assurance_level": "L2",
+		"capabilities": []any{map[string]any{"id": "payments.refund", "limits": map[string]any{"daily_cap": 100, "max_per_action": 60}}},
+	})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	assert.Equal(t, "allowed", submit(t, srv.url, 50).Status)
+	assert.Equal(t, "denied", submit(t, srv.url, 61).Status, "over max_per_action")
+	assert.Equal(t, "allowed", submit(t, srv.url, 50).Status, "reaches the cap exactly")
+	out := submit(t, srv.url, 1)
+	assert.Equal(t, "denied", out.Status, "over the daily cap")
+	assert.Contains(t, string(out.Receipts[0]), "oap.limit_exceeded")
+}

@@ -194,6 +194,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if s.notifier != nil {
 		guardOpts = append(guardOpts, oars.WithNotifier(s.notifier))
 	}
+	// Daily caps of passport capabilities are counted in the ledger's
+	// store, so replicas sharing it share the counters.
+	if counters, ok := s.store.(identity.CounterStore); ok {
+		guardOpts = append(guardOpts, oars.WithCounters(counters))
+	}
 	if s.guard, err = oars.New(set, s.keys, s.ledger, guardOpts...); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}

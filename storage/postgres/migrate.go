@@ -71,6 +71,15 @@ var migrations = [...]string{
 		data      BYTEA NOT NULL,
 		PRIMARY KEY (tenant_id, agent_id)
 	);`,
+	// Version 5 (daily caps of passport capabilities, see counters.go):
+	// the amount used per tenant, counter key and window.
+	`CREATE TABLE IF NOT EXISTS %[1]s.oars_counters (
+		tenant_id    TEXT NOT NULL,
+		key          TEXT NOT NULL,
+		window_start BIGINT NOT NULL,
+		used         BIGINT NOT NULL CHECK (used >= 0),
+		PRIMARY KEY (tenant_id, key, window_start)
+	);`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

@@ -35,7 +35,8 @@
 //	(tenant_id, idx, agent_id, status, issued_at) WHERE receipt_id IS NOT NULL
 //
 // Later versions add the tables of the other stores that share the file
-// (approval step-up, inputs of actions held for approval, agent passports).
+// (approval step-up, inputs of actions held for approval, agent passports,
+// daily-cap counters).
 //
 // One row holds everything about one leaf, so an append writes one table
 // row and at most three index entries per receipt. hashes is the run of

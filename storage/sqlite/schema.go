@@ -72,10 +72,21 @@ CREATE TABLE IF NOT EXISTS passports (
 	PRIMARY KEY (tenant_id, agent_id)
 );
 `,
+	// Version 5 (daily caps of passport capabilities, see counters.go):
+	// the amount used per tenant, counter key and window.
+	`
+CREATE TABLE IF NOT EXISTS counters (
+	tenant_id    TEXT NOT NULL,
+	key          TEXT NOT NULL,
+	window_start INTEGER NOT NULL,
+	used         INTEGER NOT NULL CHECK (used >= 0),
+	PRIMARY KEY (tenant_id, key, window_start)
+);
+`,
 }
 
 // SchemaVersion is the schema version this build writes and reads.
-const SchemaVersion = 4
+const SchemaVersion = 5
 
 // errNotLedger is the cause when a database holds tables but no
 // schema_version: it belongs to something else.
