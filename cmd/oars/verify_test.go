@@ -266,15 +266,19 @@ func TestCmdVerifyJWKSURL(t *testing.T) {
 func TestFetchJWKSTLS(t *testing.T) {
 	jwks := readGolden(t, "jwks.json")
 	started := make(chan struct{})
+	release := make(chan struct{})
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
+			// Answer nothing until the test ends, so the only way out for
+			// the client is its cancelled context.
 			close(started)
-			<-r.Context().Done()
+			<-release
 			return
 		}
 		_, _ = w.Write(jwks)
 	}))
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) }) // runs first: lets the handler return
 	c := srv.Client()
 	c.CheckRedirect = checkRedirect
 
