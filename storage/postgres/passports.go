@@ -217,24 +217,13 @@ func (s *Store) WatchPassports(ctx context.Context) (<-chan identity.PassportCha
 	}
 	defer done()
 
-	cfg := s.pool.Config().ConnConfig
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(octx, cfg)
+	conn, err := s.listen(octx, "watch passports", passportChannel)
 	if err != nil {
-		return nil, redact(fmt.Errorf("postgres: watch passports: connect: %w", err), cfg.Password)
+		return nil, err
 	}
-	if _, err := conn.Exec(octx, `LISTEN `+pgx.Identifier{passportChannel}.Sanitize()); err != nil {
-		closeConn(conn)
-		return nil, fmt.Errorf("postgres: watch passports: listen: %w", err)
-	}
-
-	wctx, wcancel := context.WithCancel(ctx)
-	w := &watcher{cancel: wcancel}
-	s.watchMu.Lock()
-	s.watchers[w] = struct{}{}
-	s.watchWG.Add(1)
-	s.watchMu.Unlock()
+	wctx, w := s.addWatcher(ctx)
 
 	ch := make(chan identity.PassportChange, 256)
 	go s.watchPassports(wctx, w, conn, ch)
@@ -245,13 +234,8 @@ func (s *Store) WatchPassports(ctx context.Context) (<-chan identity.PassportCha
 // ctx ends or the connection fails.
 func (s *Store) watchPassports(ctx context.Context, w *watcher, conn *pgx.Conn, ch chan identity.PassportChange) {
 	defer func() {
-		closeConn(conn)
 		close(ch)
-		s.watchMu.Lock()
-		delete(s.watchers, w)
-		s.watchMu.Unlock()
-		w.cancel()
-		s.watchWG.Done()
+		s.endWatch(w, conn)
 	}()
 	for {
 		n, err := conn.WaitForNotification(ctx)

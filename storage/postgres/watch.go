@@ -57,32 +57,19 @@ func (s *Store) Watch(ctx context.Context) (<-chan int64, error) {
 	}
 	defer done()
 
-	cfg := s.pool.Config().ConnConfig
 	octx, cancel := s.opContext(ctx)
 	defer cancel()
-	conn, err := pgx.ConnectConfig(octx, cfg)
+	conn, err := s.listen(octx, "watch", notifyChannel)
 	if err != nil {
-		return nil, redact(fmt.Errorf("postgres: watch: connect: %w", err), cfg.Password)
-	}
-	fail := func(err error) (<-chan int64, error) {
-		closeConn(conn)
-		return nil, fmt.Errorf("postgres: watch: %w", err)
-	}
-	if _, err := conn.Exec(octx, `LISTEN `+pgx.Identifier{notifyChannel}.Sanitize()); err != nil {
-		return fail(fmt.Errorf("listen: %w", err))
+		return nil, err
 	}
 	// Read the size after LISTEN took effect: any later commit notifies.
 	var size int64
 	if err := conn.QueryRow(octx, s.q.size).Scan(&size); err != nil {
-		return fail(fmt.Errorf("read size: %w", err))
+		closeConn(conn)
+		return nil, fmt.Errorf("postgres: watch: read size: %w", err)
 	}
-
-	wctx, wcancel := context.WithCancel(ctx)
-	w := &watcher{cancel: wcancel}
-	s.watchMu.Lock()
-	s.watchers[w] = struct{}{}
-	s.watchWG.Add(1)
-	s.watchMu.Unlock()
+	wctx, w := s.addWatcher(ctx)
 
 	ch := make(chan int64, 1)
 	ch <- size
@@ -94,13 +81,8 @@ func (s *Store) Watch(ctx context.Context) (<-chan int64, error) {
 // connection fails.
 func (s *Store) watch(ctx context.Context, w *watcher, conn *pgx.Conn, ch chan int64, last int64) {
 	defer func() {
-		closeConn(conn)
 		close(ch)
-		s.watchMu.Lock()
-		delete(s.watchers, w)
-		s.watchMu.Unlock()
-		w.cancel()
-		s.watchWG.Done()
+		s.endWatch(w, conn)
 	}()
 	for {
 		n, err := conn.WaitForNotification(ctx)
@@ -127,6 +109,44 @@ func (s *Store) watch(ctx context.Context, w *watcher, conn *pgx.Conn, ch chan i
 			ch <- last
 		}
 	}
+}
+
+// listen opens a dedicated connection (outside the pool) and LISTENs on
+// channel; op names the operation in errors.
+func (s *Store) listen(ctx context.Context, op, channel string) (*pgx.Conn, error) {
+	cfg := s.pool.Config().ConnConfig
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return nil, redact(fmt.Errorf("postgres: %s: connect: %w", op, err), cfg.Password)
+	}
+	if _, err := conn.Exec(ctx, `LISTEN `+pgx.Identifier{channel}.Sanitize()); err != nil {
+		closeConn(conn)
+		return nil, fmt.Errorf("postgres: %s: listen: %w", op, err)
+	}
+	return conn, nil
+}
+
+// addWatcher registers a running watch, so that Close can end it, and
+// returns the context its goroutine runs under.
+func (s *Store) addWatcher(ctx context.Context) (context.Context, *watcher) {
+	wctx, cancel := context.WithCancel(ctx)
+	w := &watcher{cancel: cancel}
+	s.watchMu.Lock()
+	s.watchers[w] = struct{}{}
+	s.watchWG.Add(1)
+	s.watchMu.Unlock()
+	return wctx, w
+}
+
+// endWatch closes a watch's connection and unregisters it; its goroutine
+// calls it last.
+func (s *Store) endWatch(w *watcher, conn *pgx.Conn) {
+	closeConn(conn)
+	s.watchMu.Lock()
+	delete(s.watchers, w)
+	s.watchMu.Unlock()
+	w.cancel()
+	s.watchWG.Done()
 }
 
 // closeConn closes a watch connection, waiting a bounded time for the
