@@ -54,7 +54,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
@@ -62,6 +61,7 @@ import (
 
 	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/identity"
+	"github.com/oarsdev/oars/internal/textcheck"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -668,18 +668,8 @@ func (g *Guard) validate(a *Action) error {
 }
 
 func checkField(v string, required bool, max int) error {
-	switch {
-	case v == "" && required:
-		return errors.New("is required")
-	case len(v) > max:
-		return fmt.Errorf("is longer than %d bytes", max)
-	case !utf8.ValidString(v):
-		return errors.New("is not valid UTF-8")
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("contains a control character")
-		}
+	if msg := textcheck.Problem(v, required, max); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }

@@ -10,13 +10,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/go-json-experiment/json/jsontext"
 
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/identity"
+	"github.com/oarsdev/oars/internal/textcheck"
 	"github.com/oarsdev/oars/receipt"
 )
 
@@ -96,20 +96,7 @@ func (a *actionRequest) validate() error {
 // checkString applies the Guard's rules for identifiers and returns what
 // is wrong, or "".
 func checkString(v string, required bool, max int) string {
-	switch {
-	case v == "" && required:
-		return "is required"
-	case len(v) > max:
-		return fmt.Sprintf("is longer than %d bytes", max)
-	case !utf8.ValidString(v):
-		return "is not valid UTF-8"
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return "contains a control character"
-		}
-	}
-	return ""
+	return textcheck.Problem(v, required, max)
 }
 
 // postAction decides an action with the Guard: 201 with the decision
