@@ -10,11 +10,12 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/oarsdev/oars/internal/strictjson"
+
+	"github.com/oarsdev/oars/internal/textcheck"
 )
 
 // Agent passports follow the Open Agent Passport (OAP 1.0): one passport
@@ -232,20 +233,7 @@ func (p *Passport) Validate() error {
 }
 
 func checkID(v string) string {
-	switch {
-	case v == "":
-		return "is required"
-	case len(v) > MaxIDLength:
-		return fmt.Sprintf("is longer than %d bytes", MaxIDLength)
-	case !utf8.ValidString(v):
-		return "is not valid UTF-8"
-	}
-	for _, r := range v {
-		if r < 0x20 || r == 0x7f {
-			return "contains a control character"
-		}
-	}
-	return ""
+	return textcheck.Problem(v, true, MaxIDLength)
 }
 
 // ParsePassport decodes and validates a passport's JSON. The input must be

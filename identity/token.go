@@ -12,7 +12,8 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/oarsdev/oars/internal/textcheck"
 )
 
 // Limits on configured token fields.
@@ -327,16 +328,8 @@ func validID(s string) error {
 	if s == "" {
 		return errors.New("is empty")
 	}
-	if len(s) > MaxIDLength {
-		return fmt.Errorf("is longer than %d bytes", MaxIDLength)
-	}
-	if !utf8.ValidString(s) {
-		return errors.New("is not valid UTF-8")
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return errors.New("contains a control character")
-		}
+	if msg := textcheck.Problem(s, true, MaxIDLength); msg != "" {
+		return errors.New(msg)
 	}
 	return nil
 }
