@@ -14,7 +14,6 @@ import (
 	jsonv2 "github.com/go-json-experiment/json"
 
 	"github.com/oarsdev/oars/internal/strictjson"
-
 	"github.com/oarsdev/oars/internal/textcheck"
 )
 
