@@ -80,6 +80,29 @@ var migrations = [...]string{
 		used         BIGINT NOT NULL CHECK (used >= 0),
 		PRIMARY KEY (tenant_id, key, window_start)
 	);`,
+	// Version 6 (connector secret vault, see vault.go): each secret
+	// sealed with XChaCha20-Poly1305 under the vault key key_id.
+	`CREATE TABLE IF NOT EXISTS %[1]s.oars_secrets (
+		name       TEXT PRIMARY KEY,
+		key_id     TEXT NOT NULL,
+		sealed     BYTEA NOT NULL,
+		updated_at BIGINT NOT NULL
+	);`,
+	// Version 7 (durable execution queue, see queue.go): one job per
+	// action executed asynchronously; the input is in oars_action_inputs.
+	`CREATE TABLE IF NOT EXISTS %[1]s.oars_jobs (
+		action_id       TEXT PRIMARY KEY,
+		tenant_id       TEXT NOT NULL,
+		state           TEXT NOT NULL CHECK (state IN ('queued', 'dead')),
+		attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+		next_run_at     BIGINT NOT NULL,
+		lease_until     BIGINT NOT NULL DEFAULT 0,
+		lease_token     TEXT NOT NULL DEFAULT '',
+		last_error      TEXT NOT NULL DEFAULT '',
+		upstream_status INTEGER NOT NULL DEFAULT 0,
+		created_at      BIGINT NOT NULL
+	);
+	CREATE INDEX IF NOT EXISTS oars_jobs_due ON %[1]s.oars_jobs (state, next_run_at);`,
 }
 
 // SchemaVersion is the schema version this build creates and understands.

@@ -83,10 +83,37 @@ CREATE TABLE IF NOT EXISTS counters (
 	PRIMARY KEY (tenant_id, key, window_start)
 );
 `,
+	// Version 6 (connector secret vault, see vault.go): each secret
+	// sealed with XChaCha20-Poly1305 under the vault key key_id.
+	`
+CREATE TABLE IF NOT EXISTS secrets (
+	name       TEXT PRIMARY KEY,
+	key_id     TEXT NOT NULL,
+	sealed     BLOB NOT NULL,
+	updated_at INTEGER NOT NULL
+);
+`,
+	// Version 7 (durable execution queue, see queue.go): one job per
+	// action executed asynchronously; the input is in action_inputs.
+	`
+CREATE TABLE IF NOT EXISTS jobs (
+	action_id       TEXT PRIMARY KEY,
+	tenant_id       TEXT NOT NULL,
+	state           TEXT NOT NULL CHECK (state IN ('queued', 'dead')),
+	attempts        INTEGER NOT NULL DEFAULT 0 CHECK (attempts >= 0),
+	next_run_at     INTEGER NOT NULL,
+	lease_until     INTEGER NOT NULL DEFAULT 0,
+	lease_token     TEXT NOT NULL DEFAULT '',
+	last_error      TEXT NOT NULL DEFAULT '',
+	upstream_status INTEGER NOT NULL DEFAULT 0,
+	created_at      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_due ON jobs (state, next_run_at);
+`,
 }
 
 // SchemaVersion is the schema version this build writes and reads.
-const SchemaVersion = 5
+const SchemaVersion = 7
 
 // errNotLedger is the cause when a database holds tables but no
 // schema_version: it belongs to something else.
