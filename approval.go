@@ -292,6 +292,7 @@ func (g *Guard) nextAfter(last *receipt.Receipt, lastDigest string, s receipt.St
 	r.IssuedAt = g.cfg.clock().UTC()
 	r.Status = s
 	r.Approval, r.Policy, r.Reasons, r.ErrorClass, r.OutputDigest, r.Signature = nil, nil, nil, "", "", nil
+	r.OutputSummary, r.UpstreamStatus = nil, 0
 	return &r
 }
 
@@ -531,8 +532,9 @@ func (g *Guard) Cancel(ctx context.Context, actionID string, by approval.Approve
 // once); see [Guard.RecoverInterrupted].
 func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec ExecFunc) (*Outcome, error) {
 	out := &Outcome{ActionID: actionID}
-	if exec == nil {
-		return out, fmt.Errorf("%w: nil exec function", ErrInvalidAction)
+	fn, err := g.execFor(exec)
+	if err != nil {
+		return out, err
 	}
 	if a == nil {
 		return out, fmt.Errorf("%w: nil action", ErrInvalidAction)
@@ -559,7 +561,7 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 		return out, err
 	}
 	if !heldForApproval(entries[0].Receipt) {
-		return g.executeDecided(ctx, out, a, exec, digest)
+		return g.executeDecided(ctx, out, a, fn, digest)
 	}
 	var claim Entry
 	err = g.transition(ctx, actionID, out, func(st *approval.State) (bool, error) {
@@ -581,13 +583,13 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 	if err != nil {
 		return out, err
 	}
-	return g.run(ctx, out, a, exec, &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)})
+	return g.run(ctx, out, a, fn, &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)})
 }
 
 // executeDecided is Execute for an action never held for approval: it
 // claims an allowed (or shadow) decision with an executing receipt at seq
 // 2, then runs exec.
-func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exec ExecFunc, digest string) (*Outcome, error) {
+func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exec execFn, digest string) (*Outcome, error) {
 	var claim Entry
 	err := g.transitionPlain(ctx, a.ID, func(entries []Entry) (bool, error) {
 		first, last := entries[0].Receipt, entries[len(entries)-1]
@@ -663,9 +665,11 @@ func sameCall(st *approval.State, a *Action, digest string) error {
 
 // run runs exec for an allowed or claimed action and records its result
 // (executed or failed) after st.
-func (g *Guard) run(ctx context.Context, out *Outcome, a *Action, exec ExecFunc, st *chainState) (*Outcome, error) {
+func (g *Guard) run(ctx context.Context, out *Outcome, a *Action, exec execFn, st *chainState) (*Outcome, error) {
 	st.base.ReceiptID, st.base.Status, st.base.Signature = "", "", nil
-	output, execErr := exec(ctx, a)
+	st.base.ErrorClass, st.base.Reasons, st.base.OutputDigest, st.base.OutputSummary, st.base.UpstreamStatus = "", nil, "", nil, 0
+	st.base.Approval, st.base.Policy = nil, nil
+	output, ev, execErr := exec(ctx, a)
 	var canonical []byte
 	if execErr == nil {
 		if len(output) == 0 {
@@ -678,12 +682,17 @@ func (g *Guard) run(ctx context.Context, out *Outcome, a *Action, exec ExecFunc,
 		}
 	}
 	next := st.next(g)
+	next.UpstreamStatus = int64(ev.upstreamStatus)
+	if next.UpstreamStatus < 0 || next.UpstreamStatus > 999 {
+		next.UpstreamStatus = 0
+	}
 	if execErr != nil {
 		next.Status = receipt.StatusFailed
 		next.ErrorClass = ErrorClass(execErr)
 	} else {
 		next.Status = receipt.StatusExecuted
 		next.OutputDigest = receipt.Digest(canonical)
+		next.OutputSummary = g.summary(ctx, out.ActionID, ev.summary)
 	}
 	if err := g.record(ctx, out, next); err != nil {
 		g.cfg.logger.ErrorContext(ctx, "recording execution result failed",

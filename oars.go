@@ -60,6 +60,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/oarsdev/oars/approval"
+	"github.com/oarsdev/oars/connector"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/textcheck"
 	"github.com/oarsdev/oars/ledger"
@@ -217,6 +218,8 @@ type config struct {
 	// counters and capabilityFor: see limits.go.
 	counters      identity.CounterStore
 	capabilityFor func(Resource) string
+	// connectors: see connectors.go.
+	connectors *connector.Registry
 }
 
 // WithMetrics registers the Guard's Prometheus metrics with reg:
@@ -398,8 +401,9 @@ func (g *Guard) Decide(ctx context.Context, a *Action) (*Outcome, error) {
 // ends first (the action stays pending; use a short-lived ctx to decide
 // without waiting).
 func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, error) {
-	if exec == nil {
-		return nil, fmt.Errorf("%w: nil exec function", ErrInvalidAction)
+	fn, err := g.execFor(exec)
+	if err != nil {
+		return nil, err
 	}
 	replay, unlock, err := g.idempotent(ctx, a)
 	if err != nil || replay != nil {
@@ -423,7 +427,7 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 		}
 		return out, ErrDenied
 	}
-	return g.run(ctx, out, a, exec, st)
+	return g.run(ctx, out, a, fn, st)
 }
 
 // ErrorClass returns the class of an execution error recorded in failed
@@ -557,6 +561,9 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	}}
 	out := &Outcome{ActionID: a.ID}
 
+	if class, reason := g.checkConnector(a, canonInput); class != "" {
+		return g.denyBeforePolicy(ctx, a, st, class, reason)
+	}
 	passport, reasons, err := g.checkPassport(ctx, a, in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)

@@ -216,6 +216,29 @@ func (e *encoder) int(field string, n int64) {
 	e.b = strconv.AppendInt(e.b, n, 10)
 }
 
+// summary appends the canonical form of the output summary object.
+func (e *encoder) summary(v []byte) {
+	c, err := strictjson.Canonicalize(v)
+	switch {
+	case err != nil:
+		if e.err == nil {
+			e.err = fmt.Errorf("output_summary: %w", err)
+		}
+		return
+	case len(c) == 0 || c[0] != '{':
+		if e.err == nil {
+			e.err = fmt.Errorf("%w: output_summary is not a JSON object", ErrInvalid)
+		}
+		return
+	case len(c) > MaxSummaryBytes:
+		if e.err == nil {
+			e.err = fmt.Errorf("%w: output_summary is longer than %d bytes", ErrInvalid, MaxSummaryBytes)
+		}
+		return
+	}
+	e.b = append(e.b, c...)
+}
+
 // appendReceipt appends the canonical form of r to dst, with the signature
 // member if withSig and r.Signature != nil. It also returns the offset in
 // the result where the signature member sits or would be inserted: right
@@ -243,6 +266,10 @@ func appendReceipt(dst []byte, r *Receipt, withSig bool) ([]byte, int, error) {
 	if r.OutputDigest != "" {
 		e.raw(`,"output_digest":`)
 		e.str("output_digest", r.OutputDigest)
+	}
+	if len(r.OutputSummary) > 0 {
+		e.raw(`,"output_summary":`)
+		e.summary(r.OutputSummary)
 	}
 	if p := r.Policy; p != nil {
 		e.raw(`,"policy":{"digest":`)
@@ -338,6 +365,10 @@ func appendReceipt(dst []byte, r *Receipt, withSig bool) ([]byte, int, error) {
 	e.str("status", string(r.Status))
 	e.raw(`,"tenant_id":`)
 	e.str("tenant_id", r.TenantID)
+	if r.UpstreamStatus != 0 {
+		e.raw(`,"upstream_status":`)
+		e.int("upstream_status", r.UpstreamStatus)
+	}
 	e.raw("}")
 	if e.err != nil {
 		return dst, 0, e.err

@@ -38,6 +38,13 @@ func TestMarshalCanonicalMatchesJCS(t *testing.T) {
 		{"full", fullReceipt()},
 		{"full signed", withSig(fullReceipt())},
 		{"zero", &Receipt{}},
+		{"output evidence", func() *Receipt {
+			r := minimalReceipt()
+			r.Status = StatusExecuted
+			r.OutputSummary = json.RawMessage(`{ "url": "https://t.example/i/42", "id": 42, "a": [1.50, "\u00e9"] }`)
+			r.UpstreamStatus = 201
+			return r
+		}()},
 		{"empty slices", func() *Receipt {
 			r := minimalReceipt()
 			r.Reasons = []string{}

@@ -245,6 +245,8 @@ func decodeReceipt(canonical []byte) (*Receipt, span, error) {
 			r.Mode = Mode(s)
 		case "output_digest":
 			r.OutputDigest, err = x.optStr(name)
+		case "output_summary":
+			r.OutputSummary, err = x.rawObject(name)
 		case "policy":
 			r.Policy, err = x.policy()
 		case "prev_receipt_digest":
@@ -271,6 +273,8 @@ func decodeReceipt(canonical []byte) (*Receipt, span, error) {
 			r.Status = Status(s)
 		case "tenant_id":
 			r.TenantID, err = x.str(name)
+		case "upstream_status":
+			r.UpstreamStatus, err = x.int(name)
 		default:
 			err = x.skip(name)
 		}

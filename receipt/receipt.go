@@ -1,6 +1,9 @@
 package receipt
 
-import "time"
+import (
+	"encoding/json"
+	"time"
+)
 
 // Spec is the value of the spec field of every v1 receipt.
 const Spec = "oars.receipt.v1"
@@ -74,6 +77,11 @@ type Receipt struct {
 	// OutputDigest is the [Digest] of the canonical output of an executed
 	// action.
 	OutputDigest string `json:"output_digest,omitempty"`
+	// OutputSummary is an optional redacted extract of the output of an
+	// executed action (the created ticket's id, say), chosen by the tool's
+	// configuration: a JSON object of at most [MaxSummaryBytes] canonical
+	// bytes. Never raw output unless the tool's configuration allows it.
+	OutputSummary json.RawMessage `json:"output_summary,omitempty"`
 	// Policy names the policy set that decided the action.
 	Policy *PolicyRef `json:"policy,omitempty"`
 	// PrevReceiptDigest is the [Digest] of the canonical bytes of the
@@ -97,7 +105,14 @@ type Receipt struct {
 	Status Status `json:"status"`
 	// TenantID is the tenant the action belongs to.
 	TenantID string `json:"tenant_id"`
+	// UpstreamStatus is the status code the upstream system answered
+	// (the HTTP status for an HTTP connector) on executed, failed and
+	// dead_lettered receipts; 0 (omitted) when there is none.
+	UpstreamStatus int64 `json:"upstream_status,omitempty"`
 }
+
+// MaxSummaryBytes bounds the canonical size of [Receipt.OutputSummary].
+const MaxSummaryBytes = 4096
 
 // Principal is who an action is for: the user, and the chain of actors that
 // act on the user's behalf (outermost first).

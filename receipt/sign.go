@@ -143,6 +143,10 @@ func (r *Receipt) validate() error {
 		return invalid("output_digest is not sha256:<64 hex digits>")
 	case r.IssuedAt.IsZero():
 		return invalid("missing issued_at")
+	case r.UpstreamStatus < 0 || r.UpstreamStatus > 999:
+		return invalid("upstream_status is not between 0 and 999")
+	case len(r.OutputSummary) > 0 && r.Status != StatusExecuted:
+		return invalid("output_summary on a %s receipt", r.Status)
 	}
 	for i, h := range r.Principal.Delegation {
 		if h.Subject == "" {

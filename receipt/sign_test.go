@@ -51,6 +51,16 @@ func TestSignValidation(t *testing.T) {
 		{"bad input digest", func(r *Receipt) { r.InputDigest = "md5:00" }, ErrInvalid},
 		{"bad output digest", func(r *Receipt) { r.OutputDigest = "sha256:" }, ErrInvalid},
 		{"no issued_at", func(r *Receipt) { r.IssuedAt = time.Time{} }, ErrInvalid},
+		{"negative upstream status", func(r *Receipt) { r.UpstreamStatus = -1 }, ErrInvalid},
+		{"upstream status 1000", func(r *Receipt) { r.UpstreamStatus = 1000 }, ErrInvalid},
+		{"summary on allowed", func(r *Receipt) { r.OutputSummary = json.RawMessage(`{"id":1}`) }, ErrInvalid},
+		{"summary not an object", func(r *Receipt) { r.Status = StatusExecuted; r.OutputSummary = json.RawMessage(`[1]`) }, ErrInvalid},
+		{"summary not JSON", func(r *Receipt) { r.Status = StatusExecuted; r.OutputSummary = json.RawMessage(`{"id":`) }, ErrSyntax},
+		{"summary duplicate key", func(r *Receipt) { r.Status = StatusExecuted; r.OutputSummary = json.RawMessage(`{"a":1,"a":2}`) }, ErrDuplicateKey},
+		{"summary too big", func(r *Receipt) {
+			r.Status = StatusExecuted
+			r.OutputSummary = json.RawMessage(`{"a":"` + strings.Repeat("x", MaxSummaryBytes) + `"}`)
+		}, ErrInvalid},
 		{"hop without sub", func(r *Receipt) { r.Principal.Delegation = []DelegationHop{{Issuer: "x"}} }, ErrInvalid},
 		{"policy without id", func(r *Receipt) { r.Policy = &PolicyRef{Digest: digestOf("p")} }, ErrInvalid},
 		{"shadow without id", func(r *Receipt) { r.Policy = &PolicyRef{ID: "p", Shadow: []ShadowResult{{Effect: "deny"}}} }, ErrInvalid},
@@ -150,7 +160,10 @@ func TestSignAcceptsApprovals(t *testing.T) {
 
 func TestSignOutput(t *testing.T) {
 	v, s := testVerifier(t)
-	for name, r := range map[string]*Receipt{"minimal": minimalReceipt(), "full": fullReceipt(), "approval": approvalReceipt(StatusPendingApproval)} {
+	evidence := minimalReceipt()
+	evidence.Status, evidence.UpstreamStatus = StatusExecuted, 201
+	evidence.OutputSummary = json.RawMessage(`{"id":42,"url":"https://t.example/i/42"}`)
+	for name, r := range map[string]*Receipt{"minimal": minimalReceipt(), "full": fullReceipt(), "approval": approvalReceipt(StatusPendingApproval), "evidence": evidence} {
 		t.Run(name, func(t *testing.T) {
 			r.Signature = &Signature{Alg: "old", Kid: "old", Sig: "old"} // replaced
 			signed, err := Sign(context.Background(), s, r)
