@@ -666,6 +666,14 @@ func sameCall(st *approval.State, a *Action, digest string) error {
 // run runs exec for an allowed or claimed action and records its result
 // (executed or failed) after st.
 func (g *Guard) run(ctx context.Context, out *Outcome, a *Action, exec execFn, st *chainState) (*Outcome, error) {
+	return g.runWith(ctx, out, a, exec, st, nil)
+}
+
+// runWith is run with a choice for failures: failure, when not nil, says
+// which status a failed execution records (failed or dead_lettered), or
+// record false to record nothing (the caller retries later).
+func (g *Guard) runWith(ctx context.Context, out *Outcome, a *Action, exec execFn, st *chainState,
+	failure func(error) (s receipt.Status, record bool)) (*Outcome, error) {
 	st.base.ReceiptID, st.base.Status, st.base.Signature = "", "", nil
 	st.base.ErrorClass, st.base.Reasons, st.base.OutputDigest, st.base.OutputSummary, st.base.UpstreamStatus = "", nil, "", nil, 0
 	st.base.Approval, st.base.Policy = nil, nil
@@ -681,13 +689,20 @@ func (g *Guard) run(ctx context.Context, out *Outcome, a *Action, exec execFn, s
 			execErr = fmt.Errorf("%w: %w", ErrInvalidOutput, cerr)
 		}
 	}
+	failStatus := receipt.StatusFailed
+	if execErr != nil && failure != nil {
+		var record bool
+		if failStatus, record = failure(execErr); !record {
+			return out, fmt.Errorf("%w: %w", ErrRetry, execErr)
+		}
+	}
 	next := st.next(g)
 	next.UpstreamStatus = int64(ev.upstreamStatus)
 	if next.UpstreamStatus < 0 || next.UpstreamStatus > 999 {
 		next.UpstreamStatus = 0
 	}
 	if execErr != nil {
-		next.Status = receipt.StatusFailed
+		next.Status = failStatus
 		next.ErrorClass = ErrorClass(execErr)
 	} else {
 		next.Status = receipt.StatusExecuted

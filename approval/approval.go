@@ -368,7 +368,9 @@ func (s *State) apply(r *receipt.Receipt) error {
 			return bad()
 		}
 	case receipt.StatusExecuting:
-		if s.Status != receipt.StatusApproved {
+		// After executing: a queue claims again an attempt whose
+		// executor died (at-least-once delivery).
+		if s.Status != receipt.StatusApproved && s.Status != receipt.StatusExecuting {
 			return bad()
 		}
 	case receipt.StatusExecuted, receipt.StatusFailed, receipt.StatusDeadLettered:
