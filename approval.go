@@ -1018,6 +1018,14 @@ func (g *Guard) ApprovedUnexecuted(ctx context.Context) ([]string, error) {
 // be recorded. It covers approved actions and allowed ones claimed by
 // [Guard.Execute] alike. It returns the number of actions marked.
 func (g *Guard) RecoverInterrupted(ctx context.Context, olderThan time.Duration) (int, error) {
+	return g.RecoverInterruptedExcept(ctx, olderThan, nil)
+}
+
+// RecoverInterruptedExcept is [Guard.RecoverInterrupted] leaving alone the
+// actions for which skip returns true: those a durable queue will deliver
+// again (see connector/queue), whose next attempt claims them anew. A nil
+// skip skips nothing.
+func (g *Guard) RecoverInterruptedExcept(ctx context.Context, olderThan time.Duration, skip func(actionID string) bool) (int, error) {
 	if olderThan <= 0 {
 		return 0, fmt.Errorf("oars: recover interrupted: %v is not positive", olderThan)
 	}
@@ -1033,6 +1041,9 @@ func (g *Guard) RecoverInterrupted(ctx context.Context, olderThan time.Duration)
 		return nil
 	}
 	err := g.scan(ctx, receipt.StatusExecuting, "", func(id string) error {
+		if skip != nil && skip(id) {
+			return nil
+		}
 		out := &Outcome{ActionID: id}
 		entries, err := g.Receipts(ctx, id)
 		if err != nil {

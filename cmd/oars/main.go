@@ -11,6 +11,7 @@
 //	oars policy test DIR
 //	oars ledger verify --data-dir DIR [--jwks FILE]
 //	oars ledger verify --postgres URL [--schema S] [--jwks FILE]
+//	oars vault keygen [--id ID] | put NAME | list | delete NAME | rotate (--data-dir DIR | --postgres URL)
 //	oars receipts get ID --server URL [--token T]
 //	oars receipts list --server URL [--token T] [--tenant T] [--all] ...
 //	oars bench --server URL [--token T] --concurrency C --requests N
@@ -44,12 +45,13 @@ var commands = map[string]struct {
 	"verify":   {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE|URL"},
 	"policy":   {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
 	"ledger":   {cmdLedger, "verify a ledger: ledger verify --data-dir DIR | --postgres URL [--jwks FILE]"},
+	"vault":    {cmdVault, "manage connector secrets: vault keygen | put NAME | list | delete NAME | rotate"},
 	"receipts": {cmdReceipts, "read receipts from a server: receipts get ID | receipts list [filters]"},
 	"bench":    {cmdBench, "load-test a server and check its ledger: bench --server URL"},
 	"version":  {cmdVersion, "print the version of oars"},
 }
 
-var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger", "receipts", "bench", "version"}
+var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger", "vault", "receipts", "bench", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -157,7 +157,9 @@ func (w *Worker) Process(ctx context.Context) (Result, error) {
 		}
 		return w.retry(ctx, res, j, "store_error", 0)
 	}
-	actx, cancel := context.WithTimeout(ctx, w.cfg.Lease*9/10)
+	// The attempt is not cancelled with ctx (a half-run side effect is
+	// worse than a late stop); the lease bounds it.
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.Lease*9/10)
 	out, err := w.guard.ExecuteAttempt(actx, j.ActionID, json.RawMessage(input), oars.Attempt{
 		Number: j.Attempts, Final: j.Attempts >= w.cfg.MaxAttempts,
 		PrevErrorClass: j.LastError, PrevUpstreamStatus: j.UpstreamStatus,

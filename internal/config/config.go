@@ -27,6 +27,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
+	"github.com/oarsdev/oars/connector/vault"
 	"github.com/oarsdev/oars/identity"
 )
 
@@ -129,6 +130,29 @@ type Config struct {
 	// claimed longer ago that recorded no result is marked failed
 	// (interrupted).
 	ExecutionLease time.Duration `yaml:"execution_lease" flag:"execution-lease" usage:"longest execution by the server; older unfinished ones are marked failed"`
+	// Connectors.
+	//
+	// Connectors is a YAML file of HTTP connector tools (see
+	// connector/httpconn and examples/issue-tracker): the server then
+	// executes their allowed and approved actions itself, with
+	// credentials from the vault.
+	Connectors string `yaml:"connectors" flag:"connectors" usage:"YAML file of HTTP connector tools executed by the server"`
+	// AllowedTools limits the tools the connectors serve (empty: all
+	// configured); an action on any other tool is denied before policy.
+	AllowedTools []string `yaml:"allowed_tools" flag:"allowed-tools" usage:"comma-separated tools the connectors may serve (default: all configured)"`
+	// VaultKeys are the keys sealing connector secrets at rest,
+	// "id:base64,id:base64" with the active key first (see
+	// connector/vault.ParseKeys). Empty in development means
+	// DataDir/vault.key, generated on first start; production requires it
+	// when connectors are configured. Prefer the variable OARS_VAULT_KEYS.
+	VaultKeys string `yaml:"vault_keys" flag:"vault-keys" usage:"keys sealing connector secrets: id:base64,... active first (prefer the environment variable)"`
+	// Execution is how the server executes connector actions: sync (run
+	// before POST /v1/actions answers) or queued (a durable queue in the
+	// store, at-least-once, with retries and dead-lettering).
+	Execution string `yaml:"execution" flag:"execution" usage:"connector execution: sync or queued"`
+	// QueueMaxAttempts is the number of attempts of a queued execution
+	// before it is dead-lettered.
+	QueueMaxAttempts int `yaml:"queue_max_attempts" flag:"queue-max-attempts" usage:"attempts of a queued execution before it is dead-lettered"`
 
 	// ConfigFile is where the file part came from ("" for none).
 	ConfigFile string `yaml:"-"`
@@ -137,23 +161,31 @@ type Config struct {
 // Defaults returns the configuration used where nothing else is given.
 func Defaults() Config {
 	return Config{
-		Env:             EnvDevelopment,
-		Addr:            ":8080",
-		DataDir:         "oars-data",
-		Origin:          "oars.local/ledger",
-		LogFormat:       "text",
-		LogLevel:        "info",
-		MaxBodyBytes:    1 << 20,
-		RateLimit:       1000,
-		RateBurst:       2000,
-		ReadTimeout:     15 * time.Second,
-		WriteTimeout:    30 * time.Second,
-		IdleTimeout:     120 * time.Second,
-		ShutdownTimeout: 20 * time.Second,
-		SweepInterval:   10 * time.Second,
-		ExecutionLease:  5 * time.Minute,
+		Env:              EnvDevelopment,
+		Addr:             ":8080",
+		DataDir:          "oars-data",
+		Origin:           "oars.local/ledger",
+		LogFormat:        "text",
+		LogLevel:         "info",
+		MaxBodyBytes:     1 << 20,
+		RateLimit:        1000,
+		RateBurst:        2000,
+		ReadTimeout:      15 * time.Second,
+		WriteTimeout:     30 * time.Second,
+		IdleTimeout:      120 * time.Second,
+		ShutdownTimeout:  20 * time.Second,
+		SweepInterval:    10 * time.Second,
+		ExecutionLease:   5 * time.Minute,
+		Execution:        ExecutionSync,
+		QueueMaxAttempts: 5,
 	}
 }
+
+// Execution modes of Config.Execution.
+const (
+	ExecutionSync   = "sync"
+	ExecutionQueued = "queued"
+)
 
 // MinWebhookSecretLength is the least length of WebhookSecret, in bytes.
 const MinWebhookSecretLength = 16
@@ -546,6 +578,20 @@ func (c *Config) Validate() error {
 	for _, o := range c.CORSOrigins {
 		if o == "*" {
 			return errors.New("config: cors_origins: \"*\" is not allowed; list the origins")
+		}
+	}
+	if c.Execution != ExecutionSync && c.Execution != ExecutionQueued {
+		return fmt.Errorf("config: execution: want %q or %q, got %q", ExecutionSync, ExecutionQueued, c.Execution)
+	}
+	if c.QueueMaxAttempts < 1 || c.QueueMaxAttempts > 100 {
+		return fmt.Errorf("config: queue_max_attempts: want 1..100, got %d", c.QueueMaxAttempts)
+	}
+	if c.Env == EnvProduction && c.Connectors != "" && c.VaultKeys == "" {
+		return errors.New("config: vault_keys: required in production when connectors are configured (set OARS_VAULT_KEYS)")
+	}
+	if c.VaultKeys != "" {
+		if _, err := vault.ParseKeys(c.VaultKeys); err != nil {
+			return fmt.Errorf("config: vault_keys: %w", err)
 		}
 	}
 	if err := c.validateApprovals(); err != nil {

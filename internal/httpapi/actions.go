@@ -48,6 +48,9 @@ type actionResponse struct {
 	// LedgerIndexes are the ledger indexes of Receipts, in order.
 	LedgerIndexes []int64 `json:"ledger_indexes"`
 	Replayed      bool    `json:"replayed"`
+	// Queued reports that the action's execution was queued
+	// (Config.Enqueue): poll GET /v1/actions/{id} for its receipts.
+	Queued bool `json:"queued,omitempty"`
 	// Output is the tool's output when the server executed the action
 	// (Config.Executors); it is not recorded, only its digest.
 	Output json.RawMessage `json:"output,omitempty"`
@@ -156,16 +159,20 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	default:
 		return internal(err)
 	}
-	if err := s.afterDecision(r, a, out); err != nil {
+	queued, err := s.afterDecision(r, a, out)
+	if err != nil {
 		return err
 	}
-	resp := actionResponse{ActionID: out.ActionID, Status: out.Status, Replayed: out.Replayed, Output: out.Output}
+	resp := actionResponse{ActionID: out.ActionID, Status: out.Status, Replayed: out.Replayed, Output: out.Output, Queued: queued}
 	for _, e := range out.Receipts {
 		resp.Receipts = append(resp.Receipts, e.Bytes)
 		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
 	}
 	status := http.StatusCreated
-	if out.Replayed {
+	switch {
+	case queued:
+		status = http.StatusAccepted
+	case out.Replayed:
 		status = http.StatusOK
 	}
 	writeJSON(w, status, resp)
@@ -232,24 +239,57 @@ func delegationHops(hops []identity.Hop) []receipt.DelegationHop {
 // before answering: it keeps the input of an action held for approval
 // (Config.Inputs), so that the action can be executed once approved, and
 // executes an allowed action whose tool has an executor
-// (Config.Executors), adding the receipts and the output to out. For an
+// (Config.Executors) or a connector of the Guard, adding the receipts and
+// the output to out, or queues it (Config.Enqueue; queued reports it). For an
 // idempotent replay it does the same for what is still due: a pending
 // action's input is stored again (idempotently) and an allowed action
 // that was never executed is executed now; the claim keeps that to once.
-func (s *server) afterDecision(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+func (s *server) afterDecision(r *http.Request, a *oars.Action, out *oars.Outcome) (queued bool, err error) {
 	if len(out.Receipts) == 0 {
-		return nil
+		return false, nil
 	}
 	first, last := out.Receipts[0].Receipt, out.Receipts[len(out.Receipts)-1].Receipt
 	switch {
 	case last.Status == receipt.StatusPendingApproval && first.Mode == receipt.ModeEnforce && s.cfg.Inputs != nil:
-		return s.keepInput(r, a, out)
+		return false, s.keepInput(r, a, out)
 	case len(out.Receipts) == 1 && out.Allowed():
 		exec := s.cfg.Executors[a.Resource.ToolID]
-		if exec == nil {
-			return nil
+		switch {
+		case exec == nil && !s.served(a.Resource.ToolID):
+			return false, nil
+		case exec == nil && s.cfg.Enqueue != nil:
+			return true, s.enqueue(r, a, out)
 		}
-		return s.execute(r, a, out, exec)
+		return false, s.execute(r, a, out, exec) // a nil exec runs the connector
+	}
+	return false, nil
+}
+
+// served reports whether a connector of the Guard serves tool.
+func (s *server) served(tool string) bool {
+	reg := s.guard.Connectors()
+	if reg == nil {
+		return false
+	}
+	_, err := reg.Tool(tool)
+	return err == nil
+}
+
+// enqueue queues the execution of an allowed action (Config.Enqueue).
+// If the job cannot be stored the answer is 503 and the action stays
+// allowed and unexecuted; a replay of the request with the same
+// Idempotency-Key queues it again.
+func (s *server) enqueue(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+	input := a.Input
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	canonical, err := receipt.Canonicalize(input)
+	if err != nil {
+		return internal(err) // the Guard accepted it: cannot happen
+	}
+	if err := s.cfg.Enqueue(context.WithoutCancel(r.Context()), out.ActionID, a.TenantID, canonical); err != nil {
+		return unavailable("the action could not be queued for execution; retry with the same Idempotency-Key", err)
 	}
 	return nil
 }

@@ -103,6 +103,12 @@ type Config struct {
 	// (claimed first, see oars.Guard.Execute). Approved actions are
 	// executed by the host, which Approved tells.
 	Executors map[string]oars.ExecFunc
+	// Enqueue, if set, queues the execution of an allowed action whose
+	// tool a connector of the Guard serves (oars.WithConnectors) instead
+	// of running it before answering: POST /v1/actions answers 202 with
+	// "queued": true once the job is durable. Nil: such actions are
+	// executed synchronously, like those of Executors.
+	Enqueue func(ctx context.Context, actionID, tenantID string, canonicalInput []byte) error
 	// ExecTimeout bounds one execution by an executor; 0 means
 	// DefaultExecTimeout.
 	ExecTimeout time.Duration

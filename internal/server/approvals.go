@@ -20,6 +20,8 @@ import (
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/approval/stepup"
 	"github.com/oarsdev/oars/approval/webhook"
+	"github.com/oarsdev/oars/connector"
+	"github.com/oarsdev/oars/connector/queue"
 	"github.com/oarsdev/oars/internal/config"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/receipt"
@@ -48,8 +50,9 @@ type InputStore interface {
 type Option func(*options) error
 
 type options struct {
-	executors map[string]oars.ExecFunc
-	clock     func() time.Time
+	executors  map[string]oars.ExecFunc
+	connectors map[string]connector.Connector
+	clock      func() time.Time
 }
 
 // WithExecutor makes the server execute the actions of tool toolID itself
@@ -183,6 +186,11 @@ type executor struct {
 	log    *slog.Logger
 	lease  time.Duration
 
+	// worker, when set, runs the executions of tools served by
+	// connectors through the durable queue (config execution: queued).
+	worker *queue.Worker
+	jobs   queue.Store
+
 	mu      sync.Mutex
 	queue   []string
 	queued  map[string]bool
@@ -225,6 +233,36 @@ func (e *executor) next() (string, bool) {
 	return id, true
 }
 
+// served reports whether a connector of the Guard serves tool.
+func (e *executor) served(tool string) bool {
+	reg := e.guard.Connectors()
+	if reg == nil {
+		return false
+	}
+	_, err := reg.Tool(tool)
+	return err == nil
+}
+
+// queuedJobs returns the skip function of RecoverInterruptedExcept: the
+// actions with a queued job, which the queue delivers again. Nil without
+// a queue, or (logged) when the jobs cannot be listed: then nothing is
+// marked interrupted this round rather than a queued action wrongly.
+func (e *executor) queuedJobs(ctx context.Context) func(string) bool {
+	if e.jobs == nil {
+		return nil
+	}
+	jobs, err := e.jobs.ListJobs(ctx, queue.StateQueued, 1<<20)
+	if err != nil {
+		e.log.ErrorContext(ctx, "listing queued jobs failed", slog.Any("error", err))
+		return func(string) bool { return true }
+	}
+	ids := make(map[string]bool, len(jobs))
+	for _, j := range jobs {
+		ids[j.ActionID] = true
+	}
+	return func(id string) bool { return ids[id] }
+}
+
 // skip remembers that action id cannot be executed by this server.
 func (e *executor) skip(id string) {
 	e.mu.Lock()
@@ -255,12 +293,12 @@ func (e *executor) recover(ctx context.Context) {
 // reconcile marks interrupted executions failed and queues approved
 // actions left unexecuted.
 func (e *executor) reconcile(ctx context.Context) {
-	if n, err := e.guard.RecoverInterrupted(ctx, e.lease); err != nil {
+	if n, err := e.guard.RecoverInterruptedExcept(ctx, e.lease, e.queuedJobs(ctx)); err != nil {
 		e.log.ErrorContext(ctx, "recovering interrupted executions failed", slog.Any("error", err))
 	} else if n > 0 {
 		e.log.WarnContext(ctx, "executions interrupted by a crash marked failed", slog.Int("actions", n))
 	}
-	if len(e.execs) == 0 {
+	if len(e.execs) == 0 && e.guard.Connectors() == nil {
 		return
 	}
 	ids, err := e.guard.ApprovedUnexecuted(ctx)
@@ -308,9 +346,16 @@ func (e *executor) execute(ctx context.Context, id string) {
 		return
 	}
 	exec := e.execs[st.Resource.ToolID]
-	if exec == nil {
+	if exec == nil && !e.served(st.Resource.ToolID) {
 		log.DebugContext(ctx, "approved action not executed here: no executor for its tool", slog.String("tool_id", st.Resource.ToolID))
 		e.skip(id)
+		return
+	}
+	if exec == nil && e.worker != nil {
+		// Its input was stored when it was held; the queue takes it.
+		if err := e.worker.EnqueueStored(ctx, id, st.TenantID); err != nil {
+			log.ErrorContext(ctx, "queueing an approved action failed", slog.Any("error", err))
+		}
 		return
 	}
 	input, err := e.inputs.GetInput(ctx, id)
@@ -333,7 +378,7 @@ func (e *executor) execute(ctx context.Context, id string) {
 	}
 	ectx, cancel := context.WithTimeout(ctx, e.lease)
 	defer cancel()
-	out, err := e.guard.Execute(ectx, id, a, exec)
+	out, err := e.guard.Execute(ectx, id, a, exec) // a nil exec runs the connector
 	switch {
 	case err == nil:
 		log.InfoContext(ctx, "approved action executed")

@@ -199,10 +199,29 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	if counters, ok := s.store.(identity.CounterStore); ok {
 		guardOpts = append(guardOpts, oars.WithCounters(counters))
 	}
+	for id := range o.connectors {
+		if _, dup := o.executors[id]; dup {
+			return nil, fmt.Errorf("server: tool %q has both an executor and a connector", id)
+		}
+	}
+	connectors, err := newConnectors(ctx, cfg, s.store, o.connectors, log)
+	if err != nil {
+		return nil, err
+	}
+	if connectors != nil {
+		guardOpts = append(guardOpts, oars.WithConnectors(connectors))
+	}
 	if s.guard, err = oars.New(set, s.keys, s.ledger, guardOpts...); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
 	s.exec = newExecutor(s.guard, s.store, o.executors, cfg.ExecutionLease, log)
+	if s.exec.worker, s.exec.jobs, err = s.newWorker(cfg, o.clock); err != nil {
+		return nil, err
+	}
+	var enqueue func(ctx context.Context, actionID, tenantID string, input []byte) error
+	if s.exec.worker != nil {
+		enqueue = s.exec.worker.Enqueue
+	}
 	if err := s.guard.SetPolicies(ctx, set, "oarsd"); err != nil {
 		return nil, fmt.Errorf("server: recording the policy set: %w", err)
 	}
@@ -237,6 +256,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		},
 		StepUp:      totp,
 		Executors:   o.executors,
+		Enqueue:     enqueue,
 		ExecTimeout: cfg.ExecutionLease,
 		Inputs:      s.store,
 		Approved:    s.exec.enqueue,
@@ -290,6 +310,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		_ = s.guard.RunSweeper(work, s.cfg.SweepInterval) // returns work's error
 	})
 	bg.Go(func() { s.pass.follow(work, s.log) })
+	if w := s.exec.worker; w != nil {
+		bg.Go(func() { _ = w.Run(work) }) // an attempt under way finishes
+	}
 	if s.notifier != nil {
 		bg.Go(func() {
 			if err := s.notifier.Run(work); err != nil {

@@ -94,6 +94,8 @@ type actionResponse struct {
 	Status        string            `json:"status"`
 	Receipts      []json.RawMessage `json:"receipts"`
 	LedgerIndexes []int64           `json:"ledger_indexes"`
+	Output        json.RawMessage   `json:"output"`
+	Queued        bool              `json:"queued"`
 }
 
 func submit(t *testing.T, base string, amount int) actionResponse {
