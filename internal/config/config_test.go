@@ -58,6 +58,21 @@ func TestTypedValues(t *testing.T) {
 	assert.True(t, cfg.TLSTerminatedUpstream)
 }
 
+func TestConnectorSettings(t *testing.T) {
+	keys := "k1:" + strings.Repeat("A", 43) + "="
+	cfg, err := Load([]string{"--connectors", "tools.yaml", "--execution", "queued"},
+		[]string{"OARS_ALLOWED_TOOLS=tracker,crm", "OARS_VAULT_KEYS=" + keys, "OARS_QUEUE_MAX_ATTEMPTS=7"}, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, "tools.yaml", cfg.Connectors)
+	assert.Equal(t, []string{"tracker", "crm"}, cfg.AllowedTools)
+	assert.Equal(t, keys, cfg.VaultKeys)
+	assert.Equal(t, ExecutionQueued, cfg.Execution)
+	assert.Equal(t, 7, cfg.QueueMaxAttempts)
+	def, err := Load(nil, nil, io.Discard)
+	require.NoError(t, err)
+	assert.Equal(t, ExecutionSync, def.Execution, "synchronous execution is the default")
+}
+
 func TestErrorsNameTheKey(t *testing.T) {
 	tests := []struct {
 		name    string
@@ -86,6 +101,10 @@ func TestErrorsNameTheKey(t *testing.T) {
 		{"token without name", nil, nil, "tokens:\n  - token_sha256: sha256:00\n    roles: [admin]\n    tenants: [\"*\"]\n", "tokens[0]: name"},
 		{"token and hash", nil, nil, "tokens:\n  - {name: a, token: s, token_sha256: sha256:00, roles: [admin], tenants: [x]}\n", "not both"},
 		{"extra argument", []string{"serve"}, nil, "", "unexpected argument"},
+		{"bad execution", []string{"--execution", "later"}, nil, "", "execution: want"},
+		{"zero attempts", []string{"--queue-max-attempts", "0"}, nil, "", "queue_max_attempts"},
+		{"bad vault keys", nil, []string{"OARS_VAULT_KEYS=k1:c2VjcmV0"}, "", "vault_keys"},
+		{"vault keys needed in production", []string{"--env", "production", "--connectors", "tools.yaml"}, nil, "", "vault_keys: required"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

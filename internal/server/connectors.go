@@ -99,15 +99,11 @@ func contains(ss []string, s string) bool {
 // or in development the data directory's vault.key, generated (0600) on
 // first start.
 func openVault(ctx context.Context, cfg *config.Config, st store, log *slog.Logger) (*vault.Vault, error) {
-	vs, ok := st.(vault.Store)
-	if !ok {
-		return nil, errors.New("server: vault: the store cannot keep secrets")
-	}
 	keys, err := vaultKeys(ctx, cfg, log)
 	if err != nil {
 		return nil, err
 	}
-	v, err := vault.New(vs, keys, vault.WithLogger(log))
+	v, err := vault.New(st, keys, vault.WithLogger(log))
 	if err != nil {
 		return nil, fmt.Errorf("server: vault: %w", err)
 	}
@@ -157,15 +153,11 @@ func (s *Server) newWorker(cfg *config.Config, clock func() time.Time) (*queue.W
 	if cfg.Execution != config.ExecutionQueued || s.guard.Connectors() == nil {
 		return nil, nil, nil
 	}
-	jobs, ok := s.store.(queue.Store)
-	if !ok {
-		return nil, nil, errors.New("server: execution queued: the store cannot keep jobs")
-	}
-	w, err := queue.NewWorker(s.guard, jobs, s.store, queue.Config{
+	w, err := queue.NewWorker(s.guard, s.store, s.store, queue.Config{
 		Lease: cfg.ExecutionLease, MaxAttempts: cfg.QueueMaxAttempts, Clock: clock, Logger: s.log,
 	})
 	if err != nil {
 		return nil, nil, fmt.Errorf("server: %w", err)
 	}
-	return w, jobs, nil
+	return w, s.store, nil
 }

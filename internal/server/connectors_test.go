@@ -46,6 +46,14 @@ rules:
     when: action.tool_id == "tracker"
     effect: allow
     reason: agents may use the tracker
+  - id: prod
+    when: action.tool_id == "tracker" && input.project == "prod"
+    effect: require_approval
+    reason: issues in prod need an approver
+    approval:
+      roles: [finance-approver]
+      quorum: 1
+      expiry: 1h
 `
 
 const trackerToolsYAML = `
@@ -251,6 +259,8 @@ func TestPlantedSecretNeverLeaks(t *testing.T) {
 	for name, b := range map[string][]byte{"logs": logs.Bytes(), "responses": seen.Bytes(), "ledger file": ledgerFile, "wal": wal} {
 		assert.NotContains(t, string(b), plantedToken, "the planted secret leaked into the %s", name)
 		assert.NotContains(t, string(b), base64.StdEncoding.EncodeToString([]byte(plantedToken)), "the planted secret leaked (base64) into the %s", name)
+		_, vaultKey, _ := strings.Cut(testVaultKeys, ":")
+		assert.NotContains(t, string(b), vaultKey, "the vault key leaked into the %s", name)
 	}
 }
 
@@ -366,6 +376,38 @@ func TestQueuedExecutionSurvivesKill(t *testing.T) {
 	assert.Len(t, tr.created, 1, "the upstream created the issue once")
 	assert.Equal(t, 2, tr.calls)
 	tr.mu.Unlock()
+	s.stop()
+	verifyLedgerFile(t, dir)
+}
+
+// TestQueuedApprovedAction: with execution queued, an action held for
+// approval is executed through the queue once approved.
+func TestQueuedApprovedAction(t *testing.T) {
+	tr := newTracker()
+	tr.arrived = make(chan string, 4)
+	up := httptest.NewServer(tr)
+	defer up.Close()
+	dir := t.TempDir()
+	s := startWith(t, queuedConfig(t, dir, up.URL))
+	code, body := call(t, "POST", s.url+"/v1/actions", secretOf("alice"), map[string]any{
+		"tenant_id": "acme", "agent_id": "support-bot",
+		"user_context": map[string]any{"user_id": "alice"},
+		"resource":     map[string]any{"tool_id": "tracker", "operation": "create_issue", "target": "project/prod"},
+		"input":        map[string]any{"project": "prod", "title": "outage"},
+	})
+	require.Equal(t, http.StatusCreated, code, string(body))
+	var held actionResponse
+	require.NoError(t, json.Unmarshal(body, &held))
+	require.Equal(t, "pending_approval", held.Status)
+	status, errCode := decide(t, s.url, "bob", held.ActionID, map[string]any{"decision": "approve"})
+	require.Equal(t, http.StatusOK, status, errCode)
+	assert.Equal(t, held.ActionID, <-tr.arrived)
+	final, err := s.srv.Guard().Wait(t.Context(), held.ActionID)
+	require.NoError(t, err)
+	require.Equal(t, receipt.StatusExecuted, final.Status)
+	v := getApproval(t, s.url, held.ActionID)
+	assert.Equal(t, []string{"pending_approval", "vote", "approved", "executing", "executed"}, statuses(t, v.Receipts))
+	verifyChain(t, s.url, v.Receipts)
 	s.stop()
 	verifyLedgerFile(t, dir)
 }

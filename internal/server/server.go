@@ -52,6 +52,8 @@ import (
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/approval/stepup"
 	"github.com/oarsdev/oars/approval/webhook"
+	"github.com/oarsdev/oars/connector/queue"
+	"github.com/oarsdev/oars/connector/vault"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/config"
 	"github.com/oarsdev/oars/internal/httpapi"
@@ -86,6 +88,8 @@ type store interface {
 	stepup.Store
 	InputStore
 	identity.PassportStore
+	vault.Store
+	queue.Store
 }
 
 var (
