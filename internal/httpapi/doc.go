@@ -83,6 +83,13 @@
 // itself: an allowed action is claimed (an executing receipt) and run
 // before POST /v1/actions answers, whose receipts then include executing
 // and executed or failed, and whose output member is the tool's output.
+// The tools served by the Guard's connectors (oars.WithConnectors) are
+// executed the same way; an action on a tool the connectors do not serve,
+// an unknown operation or input that does not match the operation's
+// schema is denied before policy (error_class unknown_tool,
+// unknown_operation or invalid_input). With Config.Enqueue their
+// execution is queued instead: the answer is 202 with "queued": true and
+// the allowed receipt; GET /v1/actions/{id} shows the rest as it comes.
 // With Config.Inputs, the canonical input of an action held for approval
 // is stored before the answer, so that the server can execute the action
 // once approved; if it cannot be stored the action is cancelled and the
