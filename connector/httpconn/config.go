@@ -153,10 +153,10 @@ type OperationConfig struct {
 	Success []int
 	// Summary maps summary keys to JSON Pointers into the response.
 	Summary map[string]string
-	// RecordOutput states that the tool author wants the output kept. The
-	// connector returns the same Output either way (see the package
-	// documentation): storing more than its digest is the Guard's
-	// decision.
+	// RecordOutput records the whole response (a JSON object of at most
+	// receipt.MaxSummaryBytes) in the executed receipt as its summary,
+	// instead of only the digest and the summary pointers (see the
+	// package documentation).
 	RecordOutput bool
 }
 

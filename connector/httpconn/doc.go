@@ -99,12 +99,15 @@
 // it is strict JSON (one value, no duplicate keys, valid UTF-8), nil when
 // it is empty, and otherwise the JSON object
 // {"content_type": …, "body_base64": …}. The receipt records only the
-// output's digest; record_output is accepted and kept in
-// [OperationConfig.RecordOutput] to state the tool author's intent, but the
-// connector returns the same Output either way: what is stored besides the
-// digest is the Guard's decision. Summary is the object built from the
-// summary JSON Pointers (RFC 6901) into a JSON response; pointers that
-// resolve to nothing are left out, and it is nil when none resolves.
+// output's digest and Summary, never the raw output unless the operation
+// sets record_output: then, for a JSON object response of at most
+// receipt.MaxSummaryBytes canonical bytes, Summary is the whole response
+// (so the receipt records it as output_summary); larger or non-object
+// responses fall back to the summary pointers. Otherwise Summary is the
+// object built from the summary JSON Pointers (RFC 6901) into a JSON
+// response; pointers that resolve to nothing are left out, and it is nil
+// when none resolves. Only set record_output for responses that hold no
+// secrets or personal data you may not keep.
 //
 // # Failures and retries
 //

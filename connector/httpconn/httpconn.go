@@ -493,8 +493,12 @@ func result(op *operation, status int, contentType string, data []byte) *connect
 	if len(data) == 0 {
 		return res
 	}
-	if _, err := receipt.Canonicalize(data); err == nil {
+	if canon, err := receipt.Canonicalize(data); err == nil {
 		res.Output = data
+		if op.cfg.RecordOutput && canon[0] == '{' && len(canon) <= receipt.MaxSummaryBytes {
+			res.Summary = canon // the whole output, as the tool's config allows
+			return res
+		}
 		if len(op.summary) > 0 {
 			if doc, err := decodeJSON(data); err == nil {
 				res.Summary = summarize(op.summary, doc)

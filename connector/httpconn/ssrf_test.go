@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -15,6 +16,7 @@ import (
 	"github.com/oarsdev/oars/connector/egress"
 	"github.com/oarsdev/oars/connector/httpconn"
 	"github.com/oarsdev/oars/connector/vault"
+	"github.com/oarsdev/oars/receipt"
 )
 
 // TestSSRFRefused: the attempts an agent (or a compromised upstream)
@@ -88,4 +90,35 @@ func TestSSRFRefused(t *testing.T) {
 	require.Error(t, err)
 	assert.Equal(t, http.StatusFound, classOf(t, err).UpstreamStatus)
 	assert.Zero(t, internalHits, "the internal service was reached")
+}
+
+// TestRecordOutput: only an operation with record_output puts the whole
+// response in the summary; a response too big for a receipt falls back
+// to the summary pointers.
+func TestRecordOutput(t *testing.T) {
+	big := `{"id":1,"pad":"` + strings.Repeat("x", receipt.MaxSummaryBytes) + `"}`
+	up := newUpstream(t, func(w http.ResponseWriter, r *http.Request, _ int) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.URL.Path == "/big" {
+			_, _ = w.Write([]byte(big))
+			return
+		}
+		_, _ = w.Write([]byte(`{"id":1,"name":"n"}`))
+	})
+	tc := parseTool(t, `
+tools:
+  - id: t
+    base_url: BASE
+    operations:
+      plain: {method: GET, path: /small, summary: {id: /id}}
+      recorded: {method: GET, path: /small, summary: {id: /id}, record_output: true}
+      recorded_big: {method: GET, path: /big, summary: {id: /id}, record_output: true}
+`, up.URL)
+	c, err := httpconn.New(tc, vault.Map{})
+	require.NoError(t, err)
+	for op, want := range map[string]string{"plain": `{"id":1}`, "recorded": `{"id":1,"name":"n"}`, "recorded_big": `{"id":1}`} {
+		res, err := execute(t, c, op, `{}`)
+		require.NoError(t, err, op)
+		assert.JSONEq(t, want, string(res.Summary), op)
+	}
 }
