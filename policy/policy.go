@@ -145,6 +145,9 @@ type compiledRule struct {
 	// caps are the capability ids the expression tests with
 	// `"<id>" in agent.capabilities`.
 	caps []string
+	// usesInput reports whether the expression reads the action input
+	// (see Set.NeverAllows).
+	usesInput bool
 }
 
 // Digest returns "sha256:<hex>" of the RFC 8785 canonical JSON of the
@@ -363,7 +366,7 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 		}
 	}
 	cr := compiledRule{id: r.ID, effect: r.Effect, reason: r.Reason, approval: cloneApproval(r.Approval)}
-	if cr.prg, cr.loops, cr.caps, err = compileWhen(env, r.When); err != nil {
+	if cr.prg, cr.loops, cr.caps, cr.usesInput, err = compileWhen(env, r.When); err != nil {
 		return Rule{}, compiledRule{}, w.errAt(whenNode, "when", err)
 	}
 	return r, cr, nil
@@ -418,20 +421,24 @@ func cloneApproval(a *Approval) *Approval {
 
 // compileWhen compiles and type-checks a rule's expression and plans it for
 // repeated evaluation.
-func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, error) {
+func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, bool, error) {
 	checked, iss := env.Compile(when)
 	if iss != nil && iss.Err() != nil {
-		return nil, false, nil, exprError(iss)
+		return nil, false, nil, false, exprError(iss)
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, false, nil, &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
+		return nil, false, nil, false, &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
 			"must be a bool expression, got %s (compare explicitly, e.g. input.flag == true)",
 			checked.OutputType())}
 	}
-	loops := false
+	loops, usesInput := false, false
 	var caps []string
 	ast.PostOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		switch e.Kind() {
+		case ast.IdentKind:
+			if e.AsIdent() == "input" {
+				usesInput = true
+			}
 		case ast.ComprehensionKind:
 			loops = true
 		case ast.CallKind:
@@ -455,9 +462,9 @@ func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, error)
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
-		return nil, false, nil, &ExprError{Line: 1, Column: 1, Msg: err.Error()}
+		return nil, false, nil, false, &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 	}
-	return prg, loops, caps, nil
+	return prg, loops, caps, usesInput, nil
 }
 
 // capabilityTest reports the capability id of an expression of the form

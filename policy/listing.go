@@ -1,0 +1,69 @@
+package policy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// NeverAllows reports whether the enforcing policies deny every action
+// with the resource, principal, agent, tenant and context of in whatever
+// its input: the rules that read `input` are taken as unknown, the others
+// are evaluated. It is for listing (an MCP proxy hides the tools a caller
+// could never call); the decision on an actual action is still
+// [Set.Evaluate]'s. in.Input is ignored.
+//
+// It returns true when no enforcing policy applies to the tenant, or some
+// applicable policy surely denies: a deny rule that does not read input
+// matches, or every allow and require_approval rule is known not to match
+// and the policy's default is deny. An evaluation error is returned as
+// is; callers should then list the tool and let the call-time decision
+// fail closed.
+func (s *Set) NeverAllows(ctx context.Context, in *Input) (bool, error) {
+	if s == nil || in == nil {
+		return false, errors.New("policy: never allows: nil set or input")
+	}
+	probe := *in
+	probe.Input = nil
+	act := &activation{in: &probe}
+	applies := false
+	for _, c := range s.compiled {
+		if !c.appliesTo(in.TenantID) || c.mode == ModeShadow {
+			continue
+		}
+		applies = true
+		denies, err := c.surelyDenies(ctx, act)
+		if err != nil {
+			return false, err
+		}
+		if denies {
+			return true, nil
+		}
+	}
+	return !applies, nil
+}
+
+// surelyDenies reports whether policy c denies whatever the input.
+func (c *compiled) surelyDenies(ctx context.Context, act *activation) (bool, error) {
+	othersFalse := true // every allow / require_approval rule is known false
+	for i := range c.rules {
+		r := &c.rules[i]
+		if r.usesInput {
+			if r.effect != EffectDeny {
+				othersFalse = false
+			}
+			continue
+		}
+		ok, err := r.eval(ctx, act)
+		if err != nil {
+			return false, &EvalError{PolicyID: c.id, RuleID: r.id, Err: fmt.Errorf("listing: %w", err)}
+		}
+		switch {
+		case ok && r.effect == EffectDeny:
+			return true, nil
+		case ok:
+			othersFalse = false
+		}
+	}
+	return othersFalse && c.def == EffectDeny, nil
+}
