@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
 )
 
 // NeverAllows reports whether the enforcing policies deny every action
@@ -48,22 +51,57 @@ func (c *compiled) surelyDenies(ctx context.Context, act *activation) (bool, err
 	othersFalse := true // every allow / require_approval rule is known false
 	for i := range c.rules {
 		r := &c.rules[i]
-		if r.usesInput {
-			if r.effect != EffectDeny {
-				othersFalse = false
-			}
-			continue
-		}
-		ok, err := r.eval(ctx, act)
+		known, ok, err := r.evalWithoutInput(ctx, act)
 		if err != nil {
 			return false, &EvalError{PolicyID: c.id, RuleID: r.id, Err: fmt.Errorf("listing: %w", err)}
 		}
 		switch {
-		case ok && r.effect == EffectDeny:
+		case known && ok && r.effect == EffectDeny:
 			return true, nil
-		case ok:
+		case (!known || ok) && r.effect != EffectDeny:
 			othersFalse = false
 		}
 	}
 	return othersFalse && c.def == EffectDeny, nil
+}
+
+// evalWithoutInput evaluates the rule with input unknown: known is false
+// when the result depends on the input.
+func (r *compiledRule) evalWithoutInput(ctx context.Context, act *activation) (known, ok bool, err error) {
+	if !r.usesInput {
+		ok, err = r.eval(ctx, act)
+		return true, ok, err
+	}
+	vars, err := interpreter.NewPartialActivation(withoutInput{act}, inputUnknown...)
+	if err != nil {
+		return false, false, err
+	}
+	out, _, err := r.partial.ContextEval(ctx, vars)
+	if err != nil {
+		// An error on an unknown-free path is an error; with input
+		// unknown, cel-go reports unknowns as values, not errors.
+		return false, false, err
+	}
+	if types.IsUnknown(out) {
+		return false, false, nil
+	}
+	b, isBool := out.Value().(bool)
+	if !isBool {
+		return false, false, fmt.Errorf("result is %s, not a bool", out.Type())
+	}
+	return true, b, nil
+}
+
+// withoutInput is the activation with no value for input, which the
+// partial activation marks unknown.
+type withoutInput struct{ *activation }
+
+var inputUnknown = []*interpreter.AttributePattern{interpreter.NewAttributePattern("input")}
+
+// ResolveName implements interpreter.Activation: input has no value.
+func (p withoutInput) ResolveName(name string) (any, bool) {
+	if name == "input" {
+		return nil, false
+	}
+	return p.activation.ResolveName(name)
 }

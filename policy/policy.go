@@ -145,9 +145,11 @@ type compiledRule struct {
 	// caps are the capability ids the expression tests with
 	// `"<id>" in agent.capabilities`.
 	caps []string
-	// usesInput reports whether the expression reads the action input
-	// (see Set.NeverAllows).
+	// usesInput reports whether the expression reads the action input;
+	// then partial is the program planned for partial evaluation with
+	// input unknown (see Set.NeverAllows).
 	usesInput bool
+	partial   cel.Program
 }
 
 // Digest returns "sha256:<hex>" of the RFC 8785 canonical JSON of the
@@ -366,7 +368,7 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 		}
 	}
 	cr := compiledRule{id: r.ID, effect: r.Effect, reason: r.Reason, approval: cloneApproval(r.Approval)}
-	if cr.prg, cr.loops, cr.caps, cr.usesInput, err = compileWhen(env, r.When); err != nil {
+	if err = compileWhen(env, r.When, &cr); err != nil {
 		return Rule{}, compiledRule{}, w.errAt(whenNode, "when", err)
 	}
 	return r, cr, nil
@@ -420,14 +422,14 @@ func cloneApproval(a *Approval) *Approval {
 }
 
 // compileWhen compiles and type-checks a rule's expression and plans it for
-// repeated evaluation.
-func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, bool, error) {
+// repeated evaluation, into cr.
+func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 	checked, iss := env.Compile(when)
 	if iss != nil && iss.Err() != nil {
-		return nil, false, nil, false, exprError(iss)
+		return exprError(iss)
 	}
 	if !checked.OutputType().IsExactType(cel.BoolType) {
-		return nil, false, nil, false, &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
+		return &ExprError{Line: 1, Column: 1, Msg: fmt.Sprintf(
 			"must be a bool expression, got %s (compare explicitly, e.g. input.flag == true)",
 			checked.OutputType())}
 	}
@@ -462,9 +464,16 @@ func compileWhen(env *cel.Env, when string) (cel.Program, bool, []string, bool, 
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
-		return nil, false, nil, false, &ExprError{Line: 1, Column: 1, Msg: err.Error()}
+		return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 	}
-	return prg, loops, caps, usesInput, nil
+	cr.prg, cr.loops, cr.caps, cr.usesInput = prg, loops, caps, usesInput
+	if usesInput {
+		popts := append([]cel.ProgramOption{cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(MaxEvalCost)}, opts[1:]...)
+		if cr.partial, err = env.Program(checked, popts...); err != nil {
+			return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
+		}
+	}
+	return nil
 }
 
 // capabilityTest reports the capability id of an expression of the form
