@@ -21,8 +21,9 @@ import (
 // matches, or every allow and require_approval rule is known not to match
 // and the policy's default is deny. An evaluation error is returned as
 // is; callers should then list the tool and let the call-time decision
-// fail closed.
-func (s *Set) NeverAllows(ctx context.Context, in *Input) (bool, error) {
+// fail closed. With unknownTarget, rules that read action.target are
+// unknown too (the target is derived from the input, say).
+func (s *Set) NeverAllows(ctx context.Context, in *Input, unknownTarget bool) (bool, error) {
 	if s == nil || in == nil {
 		return false, errors.New("policy: never allows: nil set or input")
 	}
@@ -35,7 +36,7 @@ func (s *Set) NeverAllows(ctx context.Context, in *Input) (bool, error) {
 			continue
 		}
 		applies = true
-		denies, err := c.surelyDenies(ctx, act)
+		denies, err := c.surelyDenies(ctx, act, unknownTarget)
 		if err != nil {
 			return false, err
 		}
@@ -47,10 +48,16 @@ func (s *Set) NeverAllows(ctx context.Context, in *Input) (bool, error) {
 }
 
 // surelyDenies reports whether policy c denies whatever the input.
-func (c *compiled) surelyDenies(ctx context.Context, act *activation) (bool, error) {
+func (c *compiled) surelyDenies(ctx context.Context, act *activation, unknownTarget bool) (bool, error) {
 	othersFalse := true // every allow / require_approval rule is known false
 	for i := range c.rules {
 		r := &c.rules[i]
+		if unknownTarget && r.usesTarget {
+			if r.effect != EffectDeny {
+				othersFalse = false
+			}
+			continue
+		}
 		known, ok, err := r.evalWithoutInput(ctx, act)
 		if err != nil {
 			return false, &EvalError{PolicyID: c.id, RuleID: r.id, Err: fmt.Errorf("listing: %w", err)}

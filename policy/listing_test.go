@@ -32,6 +32,10 @@ rules:
     effect: require_approval
     reason: shell needs approval
     approval: {roles: [ops], quorum: 1, expiry: 1h}
+  - id: docs
+    when: action.tool_id == "docs" && action.target.startsWith("public/")
+    effect: allow
+    reason: public docs
   - id: secrets-by-path
     when: action.tool_id == "vault" && input.path.startsWith("/secret")
     effect: deny
@@ -54,9 +58,17 @@ rules:
 		{"only an input-dependent deny, default deny", Input{TenantID: "acme", ToolID: "vault", Operation: "get", UserID: "u"}, true},
 		{"no policy for the tenant", Input{TenantID: "globex", ToolID: "files", Operation: "read", UserID: "u"}, true},
 	}
+	// A rule on the target: unknown when the target is.
+	in := Input{TenantID: "acme", ToolID: "docs", Operation: "read", UserID: "u"}
+	hidden, err := set.NeverAllows(context.Background(), &in, false)
+	require.NoError(t, err)
+	assert.True(t, hidden, "target \"\" cannot match the docs rule")
+	hidden, err = set.NeverAllows(context.Background(), &in, true)
+	require.NoError(t, err)
+	assert.False(t, hidden, "with the target unknown the docs rule may match")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, err := set.NeverAllows(context.Background(), &tt.in)
+			got, err := set.NeverAllows(context.Background(), &tt.in, false)
 			require.NoError(t, err)
 			assert.Equal(t, tt.wantHidden, got)
 			// Never hidden when some input is allowed.

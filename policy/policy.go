@@ -150,6 +150,8 @@ type compiledRule struct {
 	// input unknown (see Set.NeverAllows).
 	usesInput bool
 	partial   cel.Program
+	// usesTarget reports whether the expression reads action.target.
+	usesTarget bool
 }
 
 // Digest returns "sha256:<hex>" of the RFC 8785 canonical JSON of the
@@ -440,6 +442,11 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 		case ast.IdentKind:
 			if e.AsIdent() == "input" {
 				usesInput = true
+			}
+		case ast.SelectKind:
+			sel := e.AsSelect()
+			if op := sel.Operand(); sel.FieldName() == "target" && op.Kind() == ast.IdentKind && op.AsIdent() == "action" {
+				cr.usesTarget = true
 			}
 		case ast.ComprehensionKind:
 			loops = true
