@@ -454,4 +454,3 @@ func TestApprovalStateIsBound(t *testing.T) {
 	assert.Contains(t, text(again), "already used")
 	assert.Empty(t, e.up.got())
 }
-
