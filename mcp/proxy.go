@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,10 @@ type Caller struct {
 	TenantID, AgentID, UserID string
 	Roles                     []string
 	Delegation                []receipt.DelegationHop
+	// Allows, if set, limits the tools the caller's credential may call
+	// (scopes): a call it refuses gets a denied receipt (Guard.Refuse)
+	// before any policy, and the tool is not listed.
+	Allows func(toolID, operation string) bool
 }
 
 // CallerFunc returns the caller of a request from its extra data (the
@@ -117,6 +122,7 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Proxy, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mcp: new: %w", err)
 	}
+	opts.StateKey = slices.Clone(opts.StateKey)
 	if opts.ApprovalWait <= 0 {
 		opts.ApprovalWait = 30 * time.Second
 	}
@@ -376,7 +382,7 @@ func (p *Proxy) filterList(next sdk.MethodHandler) sdk.MethodHandler {
 		kept := list.Tools[:0:0]
 		for _, t := range list.Tools {
 			r := p.route(t.Name)
-			if r == nil {
+			if r == nil || caller.Allows != nil && !caller.Allows(r.up.cfg.Name, r.tool.Name) {
 				continue
 			}
 			in := &policy.Input{
@@ -471,6 +477,13 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 			Resource:  oars.Resource{ToolID: r.up.cfg.Name, Operation: r.tool.Name, Target: target(obj, r.up.cfg.TargetArgument)},
 			Input:     args,
 			Request:   hints(r),
+		}
+		if caller.Allows != nil && !caller.Allows(a.Resource.ToolID, a.Resource.Operation) {
+			out, err := p.opts.Guard.Refuse(ctx, a, "the caller's credential does not allow "+a.Resource.ToolID+":"+a.Resource.Operation)
+			if err != nil {
+				return denied("OARS refused this call"), nil
+			}
+			return deniedBy(out, "refused this call"), nil
 		}
 		if req.Params.RequestState != "" {
 			return p.resume(ctx, req, r, caller, a)

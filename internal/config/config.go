@@ -153,6 +153,17 @@ type Config struct {
 	// QueueMaxAttempts is the number of attempts of a queued execution
 	// before it is dead-lettered.
 	QueueMaxAttempts int `yaml:"queue_max_attempts" flag:"queue-max-attempts" usage:"attempts of a queued execution before it is dead-lettered"`
+	// MCP proxy.
+	//
+	// MCPConfig is a YAML file of upstream MCP servers (see package mcp);
+	// the server then serves the governing proxy at /mcp.
+	MCPConfig string `yaml:"mcp_config" flag:"mcp-config" usage:"YAML file of upstream MCP servers served through the proxy at /mcp"`
+	// MCPAllowedOrigins are the browser origins allowed to call /mcp.
+	MCPAllowedOrigins []string `yaml:"mcp_allowed_origins" flag:"mcp-allowed-origins" usage:"comma-separated browser origins allowed to call /mcp"`
+	// MCPApprovalWait bounds how long the retry of an MCP call held for
+	// approval waits for the decision; keep it under the clients' tool
+	// timeout and under write_timeout.
+	MCPApprovalWait time.Duration `yaml:"mcp_approval_wait" flag:"mcp-approval-wait" usage:"how long an MCP call held for approval waits for the decision on its retry"`
 
 	// ConfigFile is where the file part came from ("" for none).
 	ConfigFile string `yaml:"-"`
@@ -178,6 +189,7 @@ func Defaults() Config {
 		ExecutionLease:   5 * time.Minute,
 		Execution:        ExecutionSync,
 		QueueMaxAttempts: 5,
+		MCPApprovalWait:  20 * time.Second,
 	}
 }
 
@@ -582,6 +594,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Execution != ExecutionSync && c.Execution != ExecutionQueued {
 		return fmt.Errorf("config: execution: want %q or %q, got %q", ExecutionSync, ExecutionQueued, c.Execution)
+	}
+	if c.MCPApprovalWait <= 0 || c.MCPApprovalWait >= c.WriteTimeout {
+		return fmt.Errorf("config: mcp_approval_wait: must be positive and below write_timeout (%s)", c.WriteTimeout)
+	}
+	for _, o := range c.MCPAllowedOrigins {
+		if u, err := url.Parse(o); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.Path != "" {
+			return fmt.Errorf("config: mcp_allowed_origins: %q is not an origin (scheme://host[:port])", o)
+		}
 	}
 	if c.QueueMaxAttempts < 1 || c.QueueMaxAttempts > 100 {
 		return fmt.Errorf("config: queue_max_attempts: want 1..100, got %d", c.QueueMaxAttempts)

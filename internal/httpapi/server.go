@@ -128,6 +128,11 @@ type Config struct {
 	// /v1/passports (see passports.go); give the cache the Guard reads
 	// so that changes apply at once. Nil: those routes answer 501.
 	Passports identity.PassportStore
+	// MCP, if set, is the MCP proxy's Streamable HTTP handler
+	// (mcp.Proxy.Handler), served at /mcp to callers allowed to submit
+	// actions. Tool handlers find the authenticated *identity.Principal in
+	// RequestExtra.TokenInfo.Extra[PrincipalKey]. Nil: /mcp answers 501.
+	MCP http.Handler
 }
 
 // DefaultExecTimeout bounds an execution when Config.ExecTimeout is 0.
@@ -207,6 +212,9 @@ func New(cfg Config) (http.Handler, error) {
 		burst = DefaultRateBurst
 	}
 	s.limits = newLimiters(rate.Limit(limit), burst)
+	if cfg.MCP != nil {
+		s.mcp = mcpHandler(cfg.MCP)
+	}
 	if s.baseURL, err = parseBaseURL(cfg.PublicBaseURL); err != nil {
 		return nil, fmt.Errorf("httpapi: new: PublicBaseURL: %w", err)
 	}
@@ -247,6 +255,8 @@ type server struct {
 	mux      *http.ServeMux
 	// execTimeout bounds one execution.
 	execTimeout time.Duration
+	// mcp serves /mcp (Config.MCP behind the principal bridge), or nil.
+	mcp http.Handler
 	// reloadMu serialises policy reloads.
 	reloadMu sync.Mutex
 }
@@ -289,6 +299,9 @@ var routes = []route{
 	{pattern: "GET /metrics", roles: rolesOversee, handle: (*server).serveMetrics},
 
 	{pattern: "POST /v1/actions", roles: rolesSubmit, handle: (*server).postAction},
+	{pattern: "POST /mcp", roles: rolesSubmit, handle: (*server).serveMCP},
+	{pattern: "GET /mcp", roles: rolesSubmit, handle: (*server).serveMCP},
+	{pattern: "DELETE /mcp", roles: rolesSubmit, handle: (*server).serveMCP},
 	{pattern: "GET /v1/actions/{id}", roles: rolesRead, handle: (*server).getAction},
 	{pattern: "POST /v1/actions/{id}/cancel", roles: rolesSubmit, handle: (*server).cancelAction},
 

@@ -58,6 +58,7 @@ import (
 	"github.com/oarsdev/oars/internal/config"
 	"github.com/oarsdev/oars/internal/httpapi"
 	"github.com/oarsdev/oars/ledger"
+	"github.com/oarsdev/oars/mcp"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
 	"github.com/oarsdev/oars/storage/postgres"
@@ -111,6 +112,9 @@ type Server struct {
 	exec     *executor
 	notifier *webhook.Notifier
 	pass     *passports
+	mcp      *mcp.Proxy
+	// mcpStop is closed when shutdown starts (see newMCP).
+	mcpStop chan struct{}
 }
 
 // New builds a server from cfg and opts: it creates the data directory
@@ -152,6 +156,9 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 	}
 	defer func() {
 		if err != nil {
+			if s.mcp != nil {
+				_ = s.mcp.Close()
+			}
 			s.store.Close()
 		}
 	}()
@@ -184,7 +191,11 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, err
 	}
 	totp, err := newTOTP(s.store, stepUpKey, log, o.clock)
+	mcpKey, kerr := mcpStateKey(stepUpKey)
 	clear(stepUpKey)
+	if err == nil && kerr != nil {
+		err = fmt.Errorf("server: mcp state key: %w", kerr)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -230,6 +241,12 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		return nil, fmt.Errorf("server: recording the policy set: %w", err)
 	}
 
+	var mcpHandler http.Handler
+	if s.mcp, mcpHandler, err = s.newMCP(ctx, cfg, mcpKey); err != nil {
+		return nil, err
+	}
+	clear(mcpKey)
+
 	auth, err := authenticator(cfg, log)
 	if err != nil {
 		return nil, err
@@ -266,6 +283,7 @@ func New(ctx context.Context, cfg *config.Config, log *slog.Logger, opts ...Opti
 		Approved:    s.exec.enqueue,
 		Clock:       o.clock,
 		Passports:   s.pass.cache,
+		MCP:         mcpHandler,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("server: %w", err)
@@ -336,6 +354,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
 		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
 	}
+	if s.mcpStop != nil {
+		srv.RegisterOnShutdown(func() { close(s.mcpStop) })
+	}
 	mode := "production"
 	if !s.cfg.Production() {
 		mode = "development"
@@ -394,8 +415,14 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return serveErr
 }
 
-// Close closes the store. Serve calls it.
+// Close disconnects the MCP proxy's upstreams and closes the store.
+// Serve calls it.
 func (s *Server) Close() error {
+	if s.mcp != nil {
+		if err := s.mcp.Close(); err != nil {
+			s.log.Warn("closing the MCP upstreams failed", slog.Any("error", err))
+		}
+	}
 	if err := s.store.Close(); err != nil {
 		return fmt.Errorf("server: close store: %w", err)
 	}
