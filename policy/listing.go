@@ -52,13 +52,7 @@ func (c *compiled) surelyDenies(ctx context.Context, act *activation, unknownTar
 	othersFalse := true // every allow / require_approval rule is known false
 	for i := range c.rules {
 		r := &c.rules[i]
-		if unknownTarget && r.usesTarget {
-			if r.effect != EffectDeny {
-				othersFalse = false
-			}
-			continue
-		}
-		known, ok, err := r.evalWithoutInput(ctx, act)
+		known, ok, err := r.evalWithoutInput(ctx, act, unknownTarget)
 		if err != nil {
 			return false, &EvalError{PolicyID: c.id, RuleID: r.id, Err: fmt.Errorf("listing: %w", err)}
 		}
@@ -74,12 +68,16 @@ func (c *compiled) surelyDenies(ctx context.Context, act *activation, unknownTar
 
 // evalWithoutInput evaluates the rule with input unknown: known is false
 // when the result depends on the input.
-func (r *compiledRule) evalWithoutInput(ctx context.Context, act *activation) (known, ok bool, err error) {
-	if !r.usesInput {
+func (r *compiledRule) evalWithoutInput(ctx context.Context, act *activation, unknownTarget bool) (known, ok bool, err error) {
+	if !r.usesInput && !(unknownTarget && r.usesTarget) {
 		ok, err = r.eval(ctx, act)
 		return true, ok, err
 	}
-	vars, err := interpreter.NewPartialActivation(withoutInput{act}, inputUnknown...)
+	unknowns := inputUnknown
+	if unknownTarget {
+		unknowns = inputAndTargetUnknown
+	}
+	vars, err := interpreter.NewPartialActivation(withoutInput{act}, unknowns...)
 	if err != nil {
 		return false, false, err
 	}
@@ -103,7 +101,13 @@ func (r *compiledRule) evalWithoutInput(ctx context.Context, act *activation) (k
 // partial activation marks unknown.
 type withoutInput struct{ *activation }
 
-var inputUnknown = []*interpreter.AttributePattern{interpreter.NewAttributePattern("input")}
+var (
+	inputUnknown          = []*interpreter.AttributePattern{interpreter.NewAttributePattern("input")}
+	inputAndTargetUnknown = []*interpreter.AttributePattern{
+		interpreter.NewAttributePattern("input"),
+		interpreter.NewAttributePattern("action").QualString("target"),
+	}
+)
 
 // ResolveName implements interpreter.Activation: input has no value.
 func (p withoutInput) ResolveName(name string) (any, bool) {

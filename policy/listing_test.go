@@ -66,6 +66,14 @@ rules:
 	hidden, err = set.NeverAllows(context.Background(), &in, true)
 	require.NoError(t, err)
 	assert.False(t, hidden, "with the target unknown the docs rule may match")
+	other := Input{TenantID: "acme", ToolID: "docs", Operation: "delete", UserID: "u"}
+	hidden, err = set.NeverAllows(context.Background(), &other, true)
+	require.NoError(t, err)
+	assert.False(t, hidden, "the docs rule does not look at the operation")
+	nope := Input{TenantID: "acme", ToolID: "wiki", Operation: "read", UserID: "u"}
+	hidden, err = set.NeverAllows(context.Background(), &nope, true)
+	require.NoError(t, err)
+	assert.True(t, hidden, "no rule names the wiki, whatever the target")
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			got, err := set.NeverAllows(context.Background(), &tt.in, false)

@@ -150,7 +150,8 @@ type compiledRule struct {
 	// input unknown (see Set.NeverAllows).
 	usesInput bool
 	partial   cel.Program
-	// usesTarget reports whether the expression reads action.target.
+	// usesTarget reports whether the expression reads action.target
+	// (partial is then planned too).
 	usesTarget bool
 }
 
@@ -474,7 +475,7 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 		return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 	}
 	cr.prg, cr.loops, cr.caps, cr.usesInput = prg, loops, caps, usesInput
-	if usesInput {
+	if usesInput || cr.usesTarget {
 		popts := append([]cel.ProgramOption{cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(MaxEvalCost)}, opts[1:]...)
 		if cr.partial, err = env.Program(checked, popts...); err != nil {
 			return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
