@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"regexp"
@@ -65,6 +66,10 @@ func ParseConfig(data []byte, filename string) (*Config, error) {
 	var c Config
 	if err := dec.Decode(&c); err != nil {
 		return nil, fmt.Errorf("mcp: config %s: %w", filename, err)
+	}
+	var extra yaml.Node
+	if err := dec.Decode(&extra); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("mcp: config %s: more than one YAML document", filename)
 	}
 	if err := c.Validate(); err != nil {
 		return nil, fmt.Errorf("mcp: config %s: %w", filename, err)
