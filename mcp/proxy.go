@@ -44,6 +44,9 @@ type Caller struct {
 // request.
 type CallerFunc func(ctx context.Context, extra *sdk.RequestExtra) (*Caller, error)
 
+// progressGrace is how long a call's progress route outlives the call.
+const progressGrace = 30 * time.Second
+
 // Options configure a [Proxy].
 type Options struct {
 	// Guard decides every tool call; required.
@@ -534,7 +537,9 @@ func (p *Proxy) execute(ctx context.Context, req *sdk.CallToolRequest, r *route,
 			key := "oars-" + strconv.FormatInt(p.tokens.Add(1), 10)
 			params.SetProgressToken(key)
 			p.progress.Store(key, progressRoute{session: req.Session, token: tok})
-			defer p.progress.Delete(key)
+			// Notifications may be handled after the call returns: the
+			// route outlives it a little.
+			defer time.AfterFunc(progressGrace, func() { p.progress.Delete(key) })
 		}
 		res, callErr = r.up.session.CallTool(ctx, params)
 		if callErr != nil {

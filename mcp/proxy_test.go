@@ -55,7 +55,7 @@ rules:
     effect: allow
     reason: echo is harmless
   - id: slow
-    when: action.tool_id == "web" && action.operation == "slow"
+    when: action.tool_id == "web" && action.operation in ["slow", "progress"]
     effect: allow
     reason: slow is harmless
   - id: dynamic
@@ -114,6 +114,17 @@ func newUpstream(t *testing.T) *upstream {
 	}) (*sdk.CallToolResult, any, error) {
 		u.record(fmt.Sprintf("pay %d", in.Amount))
 		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "paid"}}}, nil, nil
+	})
+	sdk.AddTool(s, &sdk.Tool{Name: "progress"}, func(ctx context.Context, req *sdk.CallToolRequest, _ struct{}) (*sdk.CallToolResult, any, error) {
+		u.record("progress")
+		if tok := req.Params.GetProgressToken(); tok != nil {
+			for i := 1; i <= 3; i++ {
+				if err := req.Session.NotifyProgress(ctx, &sdk.ProgressNotificationParams{ProgressToken: tok, Progress: float64(i), Total: 3}); err != nil {
+					return nil, nil, err
+				}
+			}
+		}
+		return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: "done"}}}, nil, nil
 	})
 	sdk.AddTool(s, &sdk.Tool{Name: "slow"}, func(ctx context.Context, req *sdk.CallToolRequest, _ struct{}) (*sdk.CallToolResult, any, error) {
 		u.record("slow")
@@ -290,7 +301,7 @@ func TestListingAndCalls(t *testing.T) {
 	e := newEnv(t, time.Second)
 	cs := e.connect(t, "", nil)
 	names := toolNames(t, cs)
-	assert.ElementsMatch(t, []string{"echo", "pay", "slow", "read_file"}, names,
+	assert.ElementsMatch(t, []string{"echo", "pay", "slow", "progress", "read_file"}, names,
 		"delete_repo is hidden (denied whatever the input) and weird skipped (array schema)")
 
 	// Allowed: forwarded, with its receipts.
@@ -298,7 +309,10 @@ func TestListingAndCalls(t *testing.T) {
 	require.NoError(t, err)
 	assert.False(t, res.IsError)
 	assert.Equal(t, "echo: hi", text(res))
-	assert.NotContains(t, res.Meta, sdk.MetaKeyServerInfo+"-upstream")
+	info, ok := res.Meta[sdk.MetaKeyServerInfo].(map[string]any)
+	require.True(t, ok, "the result carries server info: %v", res.Meta)
+	assert.Equal(t, "oars-mcp-proxy", info["name"], "the upstream's server info is replaced by the proxy's")
+	assert.Equal(t, map[string]any{"echoed": "hi"}, res.StructuredContent, "structured content passes through")
 	id := e.actionOf(t, "echo")
 	assert.Equal(t, []receipt.Status{receipt.StatusAllowed, receipt.StatusExecuting, receipt.StatusExecuted}, e.statuses(t, id))
 
@@ -453,4 +467,63 @@ func TestApprovalStateIsBound(t *testing.T) {
 	assert.True(t, again.IsError)
 	assert.Contains(t, text(again), "already used")
 	assert.Empty(t, e.up.got())
+}
+
+func TestProgressPassesThrough(t *testing.T) {
+	e := newEnv(t, time.Second)
+	got := make(chan float64, 8)
+	cs := e.connect(t, "", &sdk.ClientOptions{ProgressNotificationHandler: func(_ context.Context, req *sdk.ProgressNotificationClientRequest) {
+		if req.Params.ProgressToken == "tok-1" {
+			got <- req.Params.Progress
+		}
+	}})
+	params := &sdk.CallToolParams{Name: "progress", Arguments: map[string]any{}}
+	params.SetProgressToken("tok-1")
+	res, err := cs.CallTool(context.Background(), params)
+	require.NoError(t, err)
+	assert.Equal(t, "done", text(res))
+	for want := 1.0; want <= 3; want++ {
+		assert.Equal(t, want, <-got, "progress arrives with the caller's own token")
+	}
+}
+
+// TestNameCollisions: a tool name two upstreams offer is exposed once per
+// upstream as <upstream>__<name>; unique names stay as they are.
+func TestNameCollisions(t *testing.T) {
+	ctx := context.Background()
+	mk := func(tools ...string) string {
+		s := sdk.NewServer(&sdk.Implementation{Name: "u", Version: "v0"}, nil)
+		for _, name := range tools {
+			sdk.AddTool(s, &sdk.Tool{Name: name}, func(context.Context, *sdk.CallToolRequest, struct{}) (*sdk.CallToolResult, any, error) {
+				return &sdk.CallToolResult{Content: []sdk.Content{&sdk.TextContent{Text: name}}}, nil, nil
+			})
+		}
+		srv := httptest.NewServer(sdk.NewStreamableHTTPHandler(func(*http.Request) *sdk.Server { return s }, nil))
+		t.Cleanup(srv.Close)
+		return srv.URL
+	}
+	e := newEnv(t, time.Second)
+	px, err := mcp.New(ctx, &mcp.Config{Upstreams: []mcp.Upstream{
+		{Name: "alpha", URL: mk("search", "only_alpha"), AllowPrivate: []string{"127.0.0.1/32"}},
+		{Name: "beta", URL: mk("search"), AllowPrivate: []string{"127.0.0.1/32"}},
+	}}, mcp.Options{Guard: e.guard, Caller: func(context.Context, *sdk.RequestExtra) (*mcp.Caller, error) { return caller, nil }})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = px.Close() })
+	ct, st := sdk.NewInMemoryTransports()
+	_, err = px.Server().Connect(ctx, st, nil)
+	require.NoError(t, err)
+	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "v0"}, nil).Connect(ctx, ct, nil)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = cs.Close() })
+	// Every tool of alpha and beta is denied by the policy, so none is
+	// listed; the routing is checked on the server's tool set instead.
+	names := toolNames(t, cs)
+	assert.Empty(t, names)
+	for _, name := range []string{"alpha__search", "beta__search", "only_alpha"} {
+		res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: name, Arguments: map[string]any{}})
+		require.NoError(t, err, name)
+		assert.True(t, res.IsError, "denied by policy, but routed: %s", name)
+	}
+	_, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "search", Arguments: map[string]any{}})
+	require.Error(t, err, "the bare colliding name routes nowhere")
 }
