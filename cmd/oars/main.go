@@ -1,6 +1,7 @@
 // Command oars is the OARS command-line tool: it canonicalizes JSON,
 // generates signing keys, verifies receipts and ledgers, lints and tests
-// policies, reads receipts from an oarsd server and load-tests one.
+// policies, answers coding agents' hooks, wraps stdio MCP servers, reads receipts from an oarsd
+// server and load-tests one.
 //
 // Usage:
 //
@@ -11,6 +12,9 @@
 //	oars policy test DIR
 //	oars ledger verify --data-dir DIR [--jwks FILE]
 //	oars ledger verify --postgres URL [--schema S] [--jwks FILE]
+//	oars hook claude-code|cursor|codex|gemini [--policy FILE|DIR] [--data-dir DIR] [--server URL] < event.json
+//	oars hook install claude-code|cursor [--settings FILE] [--print] [-- HOOK FLAGS]
+//	oars mcp wrap [--policy FILE|DIR] [--data-dir DIR] [--name NAME] -- COMMAND ARGS...
 //	oars vault keygen [--id ID] | put NAME | list | delete NAME | rotate (--data-dir DIR | --postgres URL)
 //	oars receipts get ID --server URL [--token T]
 //	oars receipts list --server URL [--token T] [--tenant T] [--all] ...
@@ -45,13 +49,15 @@ var commands = map[string]struct {
 	"verify":   {cmdVerify, "verify receipts: verify receipt FILE --jwks FILE|URL"},
 	"policy":   {cmdPolicy, "lint or test policies: policy lint FILE... | policy test DIR"},
 	"ledger":   {cmdLedger, "verify a ledger: ledger verify --data-dir DIR | --postgres URL [--jwks FILE]"},
+	"hook":     {cmdHook, "answer coding-agent hooks with OARS policy: hook claude-code|cursor|codex|gemini | hook install AGENT"},
+	"mcp":      {cmdMCP, "put OARS in front of a stdio MCP server: mcp wrap [flags] -- COMMAND ARGS..."},
 	"vault":    {cmdVault, "manage connector secrets: vault keygen | put NAME | list | delete NAME | rotate"},
 	"receipts": {cmdReceipts, "read receipts from a server: receipts get ID | receipts list [filters]"},
 	"bench":    {cmdBench, "load-test a server and check its ledger: bench --server URL"},
 	"version":  {cmdVersion, "print the version of oars"},
 }
 
-var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger", "vault", "receipts", "bench", "version"}
+var commandOrder = []string{"jcs", "keygen", "verify", "policy", "ledger", "hook", "mcp", "vault", "receipts", "bench", "version"}
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

@@ -274,6 +274,17 @@ func TestAuthMatrix(t *testing.T) {
 		{"POST /v1/actions", []string{admin, operator, agent}, 201, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/actions", body: actionBody(tenant, boundAgent, 5)}
 		}, nil},
+		{"POST /v1/hooks/{agent}", []string{admin, operator, agent}, 200, true, func(tenant string) request {
+			return request{method: "POST", path: "/v1/hooks/claude-code?tenant_id=" + tenant, body: `{"hook_event_name":"PreToolUse","tool_name":"Bash","tool_input":{"command":"ls"}}`}
+		}, nil},
+		// No MCP proxy is configured in this server: allowed callers get 501.
+		{"POST /mcp", []string{admin, operator, agent}, 501, false, func(string) request {
+			return request{method: "POST", path: "/mcp", body: `{}`}
+		}, nil},
+		{"GET /mcp", []string{admin, operator, agent}, 501, false, get("/mcp"), nil},
+		{"DELETE /mcp", []string{admin, operator, agent}, 501, false, func(string) request {
+			return request{method: "DELETE", path: "/mcp"}
+		}, nil},
 		{"GET /v1/actions/{id}", []string{admin, operator, auditor, agent}, 200, true, func(tenant string) request {
 			return request{method: "GET", path: "/v1/actions/" + id(tenant)}
 		}, nil},
@@ -377,7 +388,7 @@ func TestAuthMatrix(t *testing.T) {
 					require.Equal(t, want, resp.status, "%s %s as %s = %d %s, want %d", req.method, req.path, caller, resp.status, resp.body, want)
 					if want >= 400 {
 						e := resp.errorBody(t)
-						wantCode := map[int]string{401: "unauthorized", 403: "forbidden", 404: "not_found"}[want]
+						wantCode := map[int]string{401: "unauthorized", 403: "forbidden", 404: "not_found", 501: "not_implemented"}[want]
 						assert.Equal(t, wantCode, e.Error.Code)
 					}
 					if want == http.StatusUnauthorized {
