@@ -95,7 +95,6 @@ type Proxy struct {
 
 type upstream struct {
 	cfg     Upstream
-	allow   bool
 	session *sdk.ClientSession
 	tools   []*sdk.Tool
 }
@@ -140,7 +139,9 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Proxy, error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	p := &Proxy{opts: opts, log: log, routes: map[string]*route{}}
-	p.server = sdk.NewServer(&sdk.Implementation{Name: opts.Name, Version: opts.Version}, &sdk.ServerOptions{HasTools: true, Logger: log})
+	p.server = sdk.NewServer(&sdk.Implementation{Name: opts.Name, Version: opts.Version}, &sdk.ServerOptions{
+		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}}, Logger: log,
+	})
 	p.server.AddReceivingMiddleware(p.filterList)
 	for _, uc := range cfg.Upstreams {
 		up := &upstream{cfg: uc}
