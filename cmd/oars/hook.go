@@ -20,6 +20,7 @@ import (
 
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/hook"
+	"github.com/oarsdev/oars/internal/fsutil"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -297,29 +298,10 @@ func openHookGuard(ctx context.Context, cfg hookConfig) (*oars.Guard, func(), er
 // loadHookPolicies loads the policy file, or every policy of the
 // directory, at path.
 func loadHookPolicies(path string) (*policy.Set, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return nil, fmt.Errorf("no policy at %s: give --policy FILE|DIR", path)
-		}
-		return nil, fmt.Errorf("policy: %w", err)
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("no policy at %s: give --policy FILE|DIR", path)
 	}
-	var docs []*policy.Policy
-	if fi.IsDir() {
-		if docs, err = policy.LoadDir(path); err != nil {
-			return nil, err
-		}
-	} else {
-		p, err := policy.LoadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		docs = []*policy.Policy{p}
-	}
-	if len(docs) == 0 {
-		return nil, fmt.Errorf("no policy files in %s", path)
-	}
-	return policy.NewSet(docs...)
+	return policy.Load(path)
 }
 
 // hookSigner loads the signing key of the data directory, generating it
@@ -381,23 +363,7 @@ const hookKeyFile = "signing.key"
 // writeNewFile writes data to path through a temporary file, so that
 // readers see all of it or nothing.
 func writeNewFile(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".oars-jwks-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(0o644); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, 0o644)
 }
 
 // remoteHook asks the oarsd of cfg to answer the event: POST

@@ -56,6 +56,7 @@ import (
 	"github.com/oarsdev/oars/connector/vault"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/config"
+	"github.com/oarsdev/oars/internal/fsutil"
 	"github.com/oarsdev/oars/internal/httpapi"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/mcp"
@@ -496,28 +497,9 @@ func loadKeySet(cfg *config.Config, signer receipt.Signer) (*receipt.KeySet, err
 	return ks, nil
 }
 
+// writeFileAtomic writes a file so that it appears whole or not at all.
 func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Chmod(perm); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
+	return fsutil.WriteFileAtomic(path, data, perm)
 }
 
 // policyPath returns the configured policy path, writing the demo policy
@@ -542,26 +524,11 @@ func policyPath(cfg *config.Config) (string, error) {
 // LoadPolicies loads a policy file or every policy of a directory into a
 // set.
 func LoadPolicies(path string) (*policy.Set, error) {
-	info, err := os.Stat(path)
+	set, err := policy.Load(path)
 	if err != nil {
 		return nil, fmt.Errorf("server: policies: %w", err)
 	}
-	var docs []*policy.Policy
-	if info.IsDir() {
-		if docs, err = policy.LoadDir(path); err != nil {
-			return nil, err
-		}
-	} else {
-		p, err := policy.LoadFile(path)
-		if err != nil {
-			return nil, err
-		}
-		docs = []*policy.Policy{p}
-	}
-	if len(docs) == 0 {
-		return nil, fmt.Errorf("server: policies: no policy files in %s", path)
-	}
-	return policy.NewSet(docs...)
+	return set, nil
 }
 
 // tokenSet builds the API tokens: the configured ones, plus the dev tokens
