@@ -22,5 +22,5 @@ func TestLoad(t *testing.T) {
 	_, err := Load(filepath.Join(dir, "missing.yaml"))
 	require.Error(t, err)
 	_, err = Load(t.TempDir())
-	require.ErrorContains(t, err, "no policy files")
+	require.ErrorContains(t, err, "no policy documents")
 }
