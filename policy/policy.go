@@ -21,6 +21,8 @@ import (
 	"cel.dev/cel-go/common/operators"
 	"github.com/gowebpki/jcs"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/oarsdev/oars/internal/yamlx"
 )
 
 // Effect is what a rule, a policy or a [Set] decides for an action.
@@ -202,7 +204,7 @@ func parseEffect(s string) (Effect, bool) {
 // a bool (then the error wraps an [*ExprError] with the position within the
 // expression).
 func Parse(name string, data []byte) (*Policy, error) {
-	w := &walker{file: name}
+	w := newWalker(name)
 	root, err := w.decodeSingle(data, MaxDocumentSize)
 	if err != nil {
 		return nil, err
@@ -210,47 +212,47 @@ func Parse(name string, data []byte) (*Policy, error) {
 	p := &Policy{Default: EffectDeny, Mode: ModeEnforce}
 	var rulesNode *yaml.Node
 	seen := map[string]bool{}
-	err = w.mapping(root, "", func(key string, v *yaml.Node) error {
+	err = w.Mapping(root, "", func(key string, v *yaml.Node) error {
 		seen[key] = true
 		var err error
 		switch key {
 		case "id":
-			if p.ID, err = w.str(v, key); err == nil && !validID(p.ID) {
-				err = w.fail(v, key, "must match %s and be at most %d bytes", idPattern, maxIDLen)
+			if p.ID, err = w.Str(v, key); err == nil && !validID(p.ID) {
+				err = w.Fail(v, key, "must match %s and be at most %d bytes", idPattern, maxIDLen)
 			}
 		case "version":
-			if p.Version, err = w.str(v, key); err == nil && !validVersion(p.Version) {
-				err = w.fail(v, key, "must be non-empty printable text without spaces, at most %d bytes", maxIDLen)
+			if p.Version, err = w.Str(v, key); err == nil && !validVersion(p.Version) {
+				err = w.Fail(v, key, "must be non-empty printable text without spaces, at most %d bytes", maxIDLen)
 			}
 		case "description":
-			p.Description, err = w.str(v, key)
+			p.Description, err = w.Str(v, key)
 		case "default":
 			var s string
-			if s, err = w.str(v, key); err == nil {
+			if s, err = w.Str(v, key); err == nil {
 				var ok bool
 				if p.Default, ok = parseEffect(s); !ok {
-					err = w.fail(v, key, "must be allow, deny or require_approval")
+					err = w.Fail(v, key, "must be allow, deny or require_approval")
 				}
 			}
 		case "mode":
 			var s string
-			if s, err = w.str(v, key); err == nil {
+			if s, err = w.Str(v, key); err == nil {
 				switch Mode(s) {
 				case ModeEnforce, ModeShadow:
 					p.Mode = Mode(s)
 				default:
-					err = w.fail(v, key, "must be enforce or shadow")
+					err = w.Fail(v, key, "must be enforce or shadow")
 				}
 			}
 		case "tenants":
-			p.Tenants, err = w.strList(v, key, true)
+			p.Tenants, err = w.StrList(v, key, yamlx.NonEmpty|yamlx.Unique)
 		case "rules":
 			if v.Kind != yaml.SequenceNode {
-				return w.fail(v, key, "must be a list of rules, got %s", kindName(v))
+				return w.Fail(v, key, "must be a list of rules, got %s", yamlx.KindName(v))
 			}
 			rulesNode = v
 		default:
-			return errUnknownKey
+			return yamlx.ErrUnknownKey
 		}
 		return err
 	})
@@ -259,14 +261,14 @@ func Parse(name string, data []byte) (*Policy, error) {
 	}
 	for _, k := range []string{"id", "version", "rules"} {
 		if !seen[k] {
-			return nil, w.fail(root, k, "required key is missing")
+			return nil, w.Fail(root, k, "required key is missing")
 		}
 	}
 	if len(rulesNode.Content) == 0 {
-		return nil, w.fail(rulesNode, "rules", "must have at least one rule")
+		return nil, w.Fail(rulesNode, "rules", "must have at least one rule")
 	}
 	if len(rulesNode.Content) > MaxRules {
-		return nil, w.fail(rulesNode, "rules", "has %d rules, more than the limit of %d", len(rulesNode.Content), MaxRules)
+		return nil, w.Fail(rulesNode, "rules", "has %d rules, more than the limit of %d", len(rulesNode.Content), MaxRules)
 	}
 	env, err := environment()
 	if err != nil {
@@ -287,7 +289,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 		}
 		if first, dup := ids[r.ID]; dup {
 			w.rule = r.ID
-			return nil, w.fail(rn, "id", "duplicate rule id (first at line %d)", first)
+			return nil, w.Fail(rn, "id", "duplicate rule id (first at line %d)", first)
 		}
 		ids[r.ID] = rn.Line
 		p.Rules = append(p.Rules, r)
@@ -305,50 +307,46 @@ func Parse(name string, data []byte) (*Policy, error) {
 func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule, error) {
 	w.rule = fmt.Sprintf("rules[%d]", i)
 	defer func() { w.rule = "" }()
-	if n.Kind == yaml.MappingNode {
-		// Name the rule by its id in every error, even those about keys
-		// that come before it.
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if k, v := n.Content[j], n.Content[j+1]; k.Value == "id" && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && validID(v.Value) {
-				w.rule = v.Value
-			}
-		}
+	// Name the rule by its id in every error, even those about keys that
+	// come before it.
+	if id, ok := yamlx.Peek(n, "id", validID); ok {
+		w.rule = id
 	}
 	var r Rule
 	var whenNode, approvalNode *yaml.Node
 	seen := map[string]bool{}
-	err := w.mapping(n, "", func(key string, v *yaml.Node) error {
+	err := w.Mapping(n, "", func(key string, v *yaml.Node) error {
 		seen[key] = true
 		var err error
 		switch key {
 		case "id":
-			if r.ID, err = w.str(v, key); err == nil && !validID(r.ID) {
-				err = w.fail(v, key, "must match %s and be at most %d bytes", idPattern, maxIDLen)
+			if r.ID, err = w.Str(v, key); err == nil && !validID(r.ID) {
+				err = w.Fail(v, key, "must match %s and be at most %d bytes", idPattern, maxIDLen)
 			}
 		case "when":
-			if r.When, err = w.str(v, key); err == nil {
+			if r.When, err = w.Str(v, key); err == nil {
 				r.When = strings.TrimSpace(r.When)
 				whenNode = v
 				if r.When == "" {
-					err = w.fail(v, key, "must not be empty")
+					err = w.Fail(v, key, "must not be empty")
 				}
 			}
 		case "effect":
 			var s string
-			if s, err = w.str(v, key); err == nil {
+			if s, err = w.Str(v, key); err == nil {
 				var ok bool
 				if r.Effect, ok = parseEffect(s); !ok {
-					err = w.fail(v, key, "must be allow, deny or require_approval")
+					err = w.Fail(v, key, "must be allow, deny or require_approval")
 				}
 			}
 		case "reason":
-			if r.Reason, err = w.str(v, key); err == nil && strings.TrimSpace(r.Reason) == "" {
-				err = w.fail(v, key, "must not be empty")
+			if r.Reason, err = w.Str(v, key); err == nil && strings.TrimSpace(r.Reason) == "" {
+				err = w.Fail(v, key, "must not be empty")
 			}
 		case "approval":
 			approvalNode = v
 		default:
-			return errUnknownKey
+			return yamlx.ErrUnknownKey
 		}
 		return err
 	})
@@ -357,14 +355,14 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 	}
 	for _, k := range []string{"id", "when", "effect", "reason"} {
 		if !seen[k] {
-			return Rule{}, compiledRule{}, w.fail(n, k, "required key is missing")
+			return Rule{}, compiledRule{}, w.Fail(n, k, "required key is missing")
 		}
 	}
 	switch {
 	case r.Effect == EffectRequireApproval && approvalNode == nil:
-		return Rule{}, compiledRule{}, w.fail(n, "approval", "required with effect require_approval")
+		return Rule{}, compiledRule{}, w.Fail(n, "approval", "required with effect require_approval")
 	case r.Effect != EffectRequireApproval && approvalNode != nil:
-		return Rule{}, compiledRule{}, w.fail(approvalNode, "approval", "only allowed with effect require_approval")
+		return Rule{}, compiledRule{}, w.Fail(approvalNode, "approval", "only allowed with effect require_approval")
 	case approvalNode != nil:
 		if r.Approval, err = parseApproval(w, approvalNode); err != nil {
 			return Rule{}, compiledRule{}, err
@@ -372,36 +370,36 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 	}
 	cr := compiledRule{id: r.ID, effect: r.Effect, reason: r.Reason, approval: cloneApproval(r.Approval)}
 	if err = compileWhen(env, r.When, &cr); err != nil {
-		return Rule{}, compiledRule{}, w.errAt(whenNode, "when", err)
+		return Rule{}, compiledRule{}, w.ErrAt(whenNode, "when", err)
 	}
 	return r, cr, nil
 }
 
 func parseApproval(w *walker, n *yaml.Node) (*Approval, error) {
 	a := &Approval{Quorum: 1, Expiry: DefaultApprovalExpiry}
-	err := w.mapping(n, "approval", func(key string, v *yaml.Node) error {
+	err := w.Mapping(n, "approval", func(key string, v *yaml.Node) error {
 		path := "approval." + key
 		var err error
 		switch key {
 		case "roles":
-			a.Roles, err = w.strList(v, path, true)
+			a.Roles, err = w.StrList(v, path, yamlx.NonEmpty|yamlx.Unique)
 		case "users":
-			a.Users, err = w.strList(v, path, true)
+			a.Users, err = w.StrList(v, path, yamlx.NonEmpty|yamlx.Unique)
 		case "quorum":
-			if a.Quorum, err = w.integer(v, path); err == nil && (a.Quorum < 1 || a.Quorum > 100) {
-				err = w.fail(v, path, "must be between 1 and 100")
+			if a.Quorum, err = w.Int(v, path); err == nil && (a.Quorum < 1 || a.Quorum > 100) {
+				err = w.Fail(v, path, "must be between 1 and 100")
 			}
 		case "expiry":
 			var s string
-			if s, err = w.str(v, path); err == nil {
+			if s, err = w.Str(v, path); err == nil {
 				if a.Expiry, err = time.ParseDuration(s); err != nil || a.Expiry <= 0 {
-					err = w.fail(v, path, "must be a positive Go duration such as 30m or 24h")
+					err = w.Fail(v, path, "must be a positive Go duration such as 30m or 24h")
 				}
 			}
 		case "step_up":
-			a.StepUp, err = w.boolean(v, path)
+			a.StepUp, err = w.Bool(v, path)
 		default:
-			return errUnknownKey
+			return yamlx.ErrUnknownKey
 		}
 		return err
 	})
@@ -409,7 +407,7 @@ func parseApproval(w *walker, n *yaml.Node) (*Approval, error) {
 		return nil, err
 	}
 	if len(a.Roles) == 0 && len(a.Users) > 0 && a.Quorum > len(a.Users) {
-		return nil, w.fail(n, "approval.quorum", "quorum %d can never be met by the %d named users and no roles", a.Quorum, len(a.Users))
+		return nil, w.Fail(n, "approval.quorum", "quorum %d can never be met by the %d named users and no roles", a.Quorum, len(a.Users))
 	}
 	return a, nil
 }

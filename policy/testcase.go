@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/oarsdev/oars/internal/yamlx"
 )
 
 // TestCase is one policy test case from a *_test.yaml file: an action and
@@ -107,18 +109,18 @@ func LoadTests(dir string) ([]TestCase, error) {
 // ParseTests parses one test-case document; name is used in errors and as
 // each case's File. See [LoadTests] for what it rejects.
 func ParseTests(name string, data []byte) ([]TestCase, error) {
-	w := &walker{file: name}
+	w := newWalker(name)
 	root, err := w.decodeSingle(data, MaxDocumentSize)
 	if err != nil {
 		return nil, err
 	}
 	var casesNode *yaml.Node
-	err = w.mapping(root, "", func(key string, v *yaml.Node) error {
+	err = w.Mapping(root, "", func(key string, v *yaml.Node) error {
 		if key != "cases" {
-			return errUnknownKey
+			return yamlx.ErrUnknownKey
 		}
 		if v.Kind != yaml.SequenceNode {
-			return w.fail(v, key, "must be a list of cases, got %s", kindName(v))
+			return w.Fail(v, key, "must be a list of cases, got %s", yamlx.KindName(v))
 		}
 		casesNode = v
 		return nil
@@ -127,7 +129,7 @@ func ParseTests(name string, data []byte) ([]TestCase, error) {
 		return nil, err
 	}
 	if casesNode == nil {
-		return nil, w.fail(root, "cases", "required key is missing")
+		return nil, w.Fail(root, "cases", "required key is missing")
 	}
 	names := map[string]int{}
 	cases := make([]TestCase, 0, len(casesNode.Content))
@@ -138,7 +140,7 @@ func ParseTests(name string, data []byte) ([]TestCase, error) {
 		}
 		if first, dup := names[tc.Name]; dup {
 			w.tc = tc.Name
-			return nil, w.fail(n, "name", "duplicate case name (first at line %d)", first)
+			return nil, w.Fail(n, "name", "duplicate case name (first at line %d)", first)
 		}
 		names[tc.Name] = n.Line
 		tc.File = name
@@ -150,107 +152,103 @@ func ParseTests(name string, data []byte) ([]TestCase, error) {
 func parseCase(w *walker, i int, n *yaml.Node) (TestCase, error) {
 	w.tc = fmt.Sprintf("cases[%d]", i)
 	defer func() { w.tc = "" }()
-	if n.Kind == yaml.MappingNode {
-		for j := 0; j+1 < len(n.Content); j += 2 {
-			if k, v := n.Content[j], n.Content[j+1]; k.Value == "name" && v.Kind == yaml.ScalarNode && v.ShortTag() == "!!str" && v.Value != "" {
-				w.tc = truncate(v.Value)
-			}
-		}
+	if name, ok := yamlx.Peek(n, "name", func(s string) bool { return s != "" }); ok {
+		w.tc = yamlx.Truncate(name)
 	}
 	tc := TestCase{Line: n.Line}
 	in := &tc.Input
 	seen := map[string]bool{}
-	err := w.mapping(n, "", func(key string, v *yaml.Node) error {
+	err := w.Mapping(n, "", func(key string, v *yaml.Node) error {
 		seen[key] = true
 		switch key {
 		case "name":
-			s, err := w.str(v, key)
+			s, err := w.Str(v, key)
 			if err == nil && strings.TrimSpace(s) == "" {
-				err = w.fail(v, key, "must not be empty")
+				err = w.Fail(v, key, "must not be empty")
 			}
 			tc.Name = s
 			return err
 		case "action":
-			return w.mapping(v, key, func(k string, v *yaml.Node) error {
+			return w.Mapping(v, key, func(k string, v *yaml.Node) error {
 				var err error
 				switch k {
 				case "tool_id":
-					in.ToolID, err = w.str(v, join(key, k))
+					in.ToolID, err = w.Str(v, yamlx.Join(key, k))
 				case "operation":
-					in.Operation, err = w.str(v, join(key, k))
+					in.Operation, err = w.Str(v, yamlx.Join(key, k))
 				case "target":
-					in.Target, err = w.str(v, join(key, k))
+					in.Target, err = w.Str(v, yamlx.Join(key, k))
 				default:
-					return errUnknownKey
+					return yamlx.ErrUnknownKey
 				}
 				return err
 			})
 		case "input":
 			var err error
-			in.Input, err = w.jsonValue(v, key, 0)
+			in.Input, err = w.JSONValue(v, key)
 			return err
 		case "principal":
-			return w.mapping(v, key, func(k string, v *yaml.Node) error {
+			return w.Mapping(v, key, func(k string, v *yaml.Node) error {
 				var err error
 				switch k {
 				case "user_id":
-					in.UserID, err = w.str(v, join(key, k))
+					in.UserID, err = w.Str(v, yamlx.Join(key, k))
 				case "roles":
-					in.Roles, err = w.strList(v, join(key, k), false)
+					in.Roles, err = w.StrList(v, yamlx.Join(key, k), yamlx.NonEmpty)
 				case "delegation":
-					in.Delegation, err = parseDelegation(w, v, join(key, k))
+					in.Delegation, err = parseDelegation(w, v, yamlx.Join(key, k))
 				default:
-					return errUnknownKey
+					return yamlx.ErrUnknownKey
 				}
 				return err
 			})
 		case "agent":
-			return w.mapping(v, key, func(k string, v *yaml.Node) error {
+			return w.Mapping(v, key, func(k string, v *yaml.Node) error {
 				if k != "id" {
-					return errUnknownKey
+					return yamlx.ErrUnknownKey
 				}
 				var err error
-				in.AgentID, err = w.str(v, join(key, k))
+				in.AgentID, err = w.Str(v, yamlx.Join(key, k))
 				return err
 			})
 		case "tenant":
-			return w.mapping(v, key, func(k string, v *yaml.Node) error {
+			return w.Mapping(v, key, func(k string, v *yaml.Node) error {
 				if k != "id" {
-					return errUnknownKey
+					return yamlx.ErrUnknownKey
 				}
 				var err error
-				in.TenantID, err = w.str(v, join(key, k))
+				in.TenantID, err = w.Str(v, yamlx.Join(key, k))
 				return err
 			})
 		case "context":
-			return w.mapping(v, key, func(k string, v *yaml.Node) error {
+			return w.Mapping(v, key, func(k string, v *yaml.Node) error {
 				var err error
 				switch k {
 				case "time":
-					in.Time, err = w.timestamp(v, join(key, k))
+					in.Time, err = w.Timestamp(v, yamlx.Join(key, k))
 				case "request":
 					in.Request = map[string]string{}
-					err = w.mapping(v, join(key, k), func(rk string, rv *yaml.Node) error {
-						s, err := w.str(rv, join(join(key, k), rk))
+					err = w.Mapping(v, yamlx.Join(key, k), func(rk string, rv *yaml.Node) error {
+						s, err := w.Str(rv, yamlx.Join(yamlx.Join(key, k), rk))
 						in.Request[rk] = s
 						return err
 					})
 				default:
-					return errUnknownKey
+					return yamlx.ErrUnknownKey
 				}
 				return err
 			})
 		case "expect":
 			return parseExpect(w, v, &tc.Want)
 		}
-		return errUnknownKey
+		return yamlx.ErrUnknownKey
 	})
 	if err != nil {
 		return TestCase{}, err
 	}
 	for _, k := range []string{"name", "expect"} {
 		if !seen[k] {
-			return TestCase{}, w.fail(n, k, "required key is missing")
+			return TestCase{}, w.Fail(n, k, "required key is missing")
 		}
 	}
 	return tc, nil
@@ -258,23 +256,23 @@ func parseCase(w *walker, i int, n *yaml.Node) (TestCase, error) {
 
 func parseDelegation(w *walker, n *yaml.Node, key string) ([]Delegation, error) {
 	if n.Kind != yaml.SequenceNode {
-		return nil, w.fail(n, key, "must be a list, got %s", kindName(n))
+		return nil, w.Fail(n, key, "must be a list, got %s", yamlx.KindName(n))
 	}
 	out := make([]Delegation, len(n.Content))
 	for i, e := range n.Content {
 		path := fmt.Sprintf("%s[%d]", key, i)
 		d := &out[i]
-		err := w.mapping(e, path, func(k string, v *yaml.Node) error {
+		err := w.Mapping(e, path, func(k string, v *yaml.Node) error {
 			var err error
 			switch k {
 			case "sub":
-				d.Subject, err = w.str(v, join(path, k))
+				d.Subject, err = w.Str(v, yamlx.Join(path, k))
 			case "iss":
-				d.Issuer, err = w.str(v, join(path, k))
+				d.Issuer, err = w.Str(v, yamlx.Join(path, k))
 			case "scope":
-				d.Scope, err = w.strList(v, join(path, k), false)
+				d.Scope, err = w.StrList(v, yamlx.Join(path, k), yamlx.NonEmpty)
 			default:
-				return errUnknownKey
+				return yamlx.ErrUnknownKey
 			}
 			return err
 		})
@@ -287,32 +285,32 @@ func parseDelegation(w *walker, n *yaml.Node, key string) ([]Delegation, error) 
 
 func parseExpect(w *walker, n *yaml.Node, want *Expectation) error {
 	hasEffect := false
-	err := w.mapping(n, "expect", func(k string, v *yaml.Node) error {
-		path := join("expect", k)
+	err := w.Mapping(n, "expect", func(k string, v *yaml.Node) error {
+		path := yamlx.Join("expect", k)
 		switch k {
 		case "effect":
-			s, err := w.str(v, path)
+			s, err := w.Str(v, path)
 			if err != nil {
 				return err
 			}
 			var ok bool
 			if want.Effect, ok = parseEffect(s); !ok {
-				return w.fail(v, path, "must be allow, deny or require_approval")
+				return w.Fail(v, path, "must be allow, deny or require_approval")
 			}
 			hasEffect = true
 			return nil
 		case "matched_rules":
-			rules, err := w.strList(v, path, false)
+			rules, err := w.StrList(v, path, yamlx.NonEmpty)
 			want.MatchedRules, want.CheckMatched = rules, true
 			return err
 		}
-		return errUnknownKey
+		return yamlx.ErrUnknownKey
 	})
 	if err != nil {
 		return err
 	}
 	if !hasEffect {
-		return w.fail(n, "expect.effect", "required key is missing")
+		return w.Fail(n, "expect.effect", "required key is missing")
 	}
 	return nil
 }
