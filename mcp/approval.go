@@ -169,12 +169,12 @@ func (p *Proxy) resume(ctx context.Context, req *sdk.CallToolRequest, r *route, 
 	}
 	a.ID = st.ActionID
 	wctx, cancel := context.WithTimeout(ctx, p.opts.ApprovalWait)
-	out, err := p.opts.Guard.Wait(wctx, st.ActionID)
+	out, err := p.decider.Wait(wctx, st.ActionID)
 	cancel()
 	switch {
 	case errors.Is(err, oars.ErrPendingApproval) && ctx.Err() == nil:
 		by := approval.Approver{UserID: "oars-mcp-proxy", Roles: []string{approval.AdminRole}, TenantIDs: []string{a.TenantID}}
-		cout, cerr := p.opts.Guard.Cancel(context.WithoutCancel(ctx), st.ActionID, by, "no approval within the MCP proxy's wait budget")
+		cout, cerr := p.decider.Cancel(context.WithoutCancel(ctx), st.ActionID, by, "no approval within the MCP proxy's wait budget")
 		if cerr != nil {
 			p.log.Error("mcp: cancelling an unapproved action failed", slog.String("action_id", st.ActionID), slog.Any("error", cerr))
 		}

@@ -1,6 +1,6 @@
 // Package mcp is a governing MCP proxy: it connects to upstream MCP
 // servers (Streamable HTTP or stdio), offers their tools downstream, and
-// sends every tools/call through an oars.Guard, so that MCP clients get
+// sends every tools/call through a [Decider], so that MCP clients get
 // the same policies, approvals and signed receipts as any other action.
 //
 // Each call is an action: tool_id is the upstream's name, operation the
@@ -30,4 +30,19 @@
 // tool timeout): approved → forwarded; rejected, expired or no decision in
 // time (the action is then cancelled) → denied. Accepting the
 // elicitation proves nothing: only an OARS approval approves.
+//
+// # Deciders
+//
+// The Decider is an in-process *oars.Guard (Options.Guard: its policies,
+// its ledger) or any other [Decider] (Options.Decider), such as a
+// [Remote], which decides at an oarsd over its HTTP API and leaves the
+// receipts there: the proxy then runs next to the MCP client (oars mcp
+// wrap --server) while decisions, approvals and the ledger stay on the
+// server. A Remote records a call's executing and executed (or failed)
+// receipts when it reports the result, after the upstream answered.
+//
+// Optional abilities of a Decider, found by type assertion:
+//
+//   - [PolicySource] (Policies): tools/list hides the tools the policies
+//     never allow. A Decider without it (a Remote) lists every tool.
 package mcp

@@ -21,6 +21,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/oarsdev/oars"
+	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/connector"
 	"github.com/oarsdev/oars/connector/egress"
 	"github.com/oarsdev/oars/connector/vault"
@@ -47,10 +48,53 @@ type CallerFunc func(ctx context.Context, extra *sdk.RequestExtra) (*Caller, err
 // progressGrace is how long a call's progress route outlives the call.
 const progressGrace = 30 * time.Second
 
+// Decider decides and records the proxy's tool calls: the methods of
+// [oars.Guard] the proxy calls, with their contracts. *oars.Guard
+// implements it (in-process decisions and ledger), and so does [Remote]
+// (decisions and receipts at an oarsd). Implementations must be safe for
+// concurrent use.
+type Decider interface {
+	// Decide decides a and records the decision: status allowed, denied
+	// or pending_approval (a denial is not an error). On error the
+	// Outcome, if not nil, lists the receipts that were recorded; an
+	// error wrapping oars.ErrInvalidAction means a is malformed.
+	Decide(ctx context.Context, a *oars.Action) (*oars.Outcome, error)
+	// Execute runs exec for the allowed or approved action id, whose call
+	// a must be, and records executing then executed or failed. It
+	// returns errors wrapping oars.ErrNotApproved, oars.ErrAlreadyClaimed
+	// or oars.ErrApprovalMismatch for an action it may not run, and
+	// exec's error (wrapped) when exec failed.
+	Execute(ctx context.Context, id string, a *oars.Action, exec oars.ExecFunc) (*oars.Outcome, error)
+	// Wait returns when action id is no longer pending approval or
+	// executing; when ctx ends first, an error wrapping
+	// oars.ErrPendingApproval and ctx.Err().
+	Wait(ctx context.Context, id string) (*oars.Outcome, error)
+	// Cancel cancels action id, pending approval, on behalf of by.
+	Cancel(ctx context.Context, id string, by approval.Approver, reason string) (*oars.Outcome, error)
+	// Refuse denies a before any policy, for reason.
+	Refuse(ctx context.Context, a *oars.Action, reason string) (*oars.Outcome, error)
+}
+
+// PolicySource is the optional interface of a [Decider] that can show its
+// policies: tools/list then hides the tools they never allow. Without it
+// (as for [Remote]) every tool is listed, and the policies still decide
+// each call.
+type PolicySource interface {
+	Policies() *policy.Set
+}
+
+var (
+	_ Decider      = (*oars.Guard)(nil)
+	_ PolicySource = (*oars.Guard)(nil)
+)
+
 // Options configure a [Proxy].
 type Options struct {
-	// Guard decides every tool call; required.
+	// Guard decides every tool call in-process. Give Guard or Decider.
 	Guard *oars.Guard
+	// Decider decides every tool call when Guard is nil (for example a
+	// [Remote]).
+	Decider Decider
 	// Caller identifies the caller of each request; required.
 	Caller CallerFunc
 	// Secrets holds the upstreams' header secrets.
@@ -80,10 +124,11 @@ type Options struct {
 // is an action decided by the Guard, and only allowed (or approved) calls
 // reach the upstream.
 type Proxy struct {
-	opts   Options
-	log    *slog.Logger
-	server *sdk.Server
-	ups    []*upstream
+	opts    Options
+	decider Decider
+	log     *slog.Logger
+	server  *sdk.Server
+	ups     []*upstream
 
 	mu     sync.RWMutex
 	routes map[string]*route // downstream tool name -> route
@@ -114,8 +159,10 @@ type progressRoute struct {
 // proxy. Close it to disconnect.
 func New(ctx context.Context, cfg *Config, opts Options) (*Proxy, error) {
 	switch {
-	case opts.Guard == nil || opts.Caller == nil:
-		return nil, errors.New("mcp: new: Guard and Caller are required")
+	case (opts.Guard == nil) == (opts.Decider == nil):
+		return nil, errors.New("mcp: new: give one of Guard and Decider")
+	case opts.Caller == nil:
+		return nil, errors.New("mcp: new: Caller is required")
 	case cfg == nil:
 		return nil, errors.New("mcp: new: nil config")
 	case opts.StateKey != nil && len(opts.StateKey) < 32:
@@ -138,7 +185,10 @@ func New(ctx context.Context, cfg *Config, opts Options) (*Proxy, error) {
 	if log == nil {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	p := &Proxy{opts: opts, log: log, routes: map[string]*route{}}
+	p := &Proxy{opts: opts, decider: opts.Decider, log: log, routes: map[string]*route{}}
+	if opts.Guard != nil {
+		p.decider = opts.Guard
+	}
 	p.server = sdk.NewServer(&sdk.Implementation{Name: opts.Name, Version: opts.Version}, &sdk.ServerOptions{
 		Capabilities: &sdk.ServerCapabilities{Tools: &sdk.ToolCapabilities{ListChanged: true}}, Logger: log,
 	})
@@ -367,7 +417,9 @@ func (p *Proxy) route(name string) *route {
 }
 
 // filterList hides from tools/list the tools the caller could never
-// call: those the policies deny whatever the input.
+// call: those the caller's credential does not allow, and those the
+// policies deny whatever the input when the Decider shows its policies
+// (PolicySource).
 func (p *Proxy) filterList(next sdk.MethodHandler) sdk.MethodHandler {
 	return func(ctx context.Context, method string, req sdk.Request) (sdk.Result, error) {
 		res, err := next(ctx, method, req)
@@ -382,11 +434,18 @@ func (p *Proxy) filterList(next sdk.MethodHandler) sdk.MethodHandler {
 		if err != nil {
 			return nil, fmt.Errorf("mcp: tools/list: %w", err)
 		}
-		set := p.opts.Guard.Policies()
+		var set *policy.Set
+		if ps, ok := p.decider.(PolicySource); ok {
+			set = ps.Policies()
+		}
 		kept := list.Tools[:0:0]
 		for _, t := range list.Tools {
 			r := p.route(t.Name)
 			if r == nil || caller.Allows != nil && !caller.Allows(r.up.cfg.Name, r.tool.Name) {
+				continue
+			}
+			if set == nil {
+				kept = append(kept, t)
 				continue
 			}
 			in := &policy.Input{
@@ -483,7 +542,7 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 			Request:   hints(r),
 		}
 		if caller.Allows != nil && !caller.Allows(a.Resource.ToolID, a.Resource.Operation) {
-			out, err := p.opts.Guard.Refuse(ctx, a, "the caller's credential does not allow "+a.Resource.ToolID+":"+a.Resource.Operation)
+			out, err := p.decider.Refuse(ctx, a, "the caller's credential does not allow "+a.Resource.ToolID+":"+a.Resource.Operation)
 			if err != nil {
 				return denied("OARS refused this call"), nil
 			}
@@ -492,7 +551,7 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 		if req.Params.RequestState != "" {
 			return p.resume(ctx, req, r, caller, a)
 		}
-		out, err := p.opts.Guard.Decide(ctx, a)
+		out, err := p.decider.Decide(ctx, a)
 		switch {
 		case errors.Is(err, oars.ErrInvalidAction):
 			return nil, fmt.Errorf("mcp: tool %q: %w", name, err)
@@ -564,10 +623,17 @@ func (p *Proxy) execute(ctx context.Context, req *sdk.CallToolRequest, r *route,
 		}
 		return out, nil
 	}
-	out, err := p.opts.Guard.Execute(ctx, actionID, a, exec)
+	out, err := p.decider.Execute(ctx, actionID, a, exec)
 	switch {
 	case res != nil:
-		return res, nil // the upstream's answer, recorded executed or failed
+		// The upstream's answer, recorded executed or failed, or else
+		// (the ledger or the server failed) returned all the same: the
+		// call has run.
+		if err != nil && (out == nil || out.Status != receipt.StatusExecuted && out.Status != receipt.StatusFailed) {
+			p.log.Error("mcp: the call ran but its result could not be recorded",
+				slog.String("tool", r.name), slog.String("action_id", actionID), slog.Any("error", err))
+		}
+		return res, nil
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		return nil, err
 	case callErr != nil:

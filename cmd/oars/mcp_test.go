@@ -3,16 +3,25 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oarsdev/oars/internal/config"
+	"github.com/oarsdev/oars/internal/server"
+	"github.com/oarsdev/oars/receipt"
 )
 
 const wrapUpstreamEnv = "OARS_TEST_WRAP_UPSTREAM"
@@ -99,6 +108,179 @@ func TestMCPWrap(t *testing.T) {
 	var out, errOut syncBuffer
 	code := run(context.Background(), []string{"ledger", "verify", "--data-dir", filepath.Join(dir, "data"), "--jwks", filepath.Join(dir, "data", ledgerJWKSFile)}, nil, &out, &errOut)
 	assert.Equal(t, 0, code, errOut.String())
+}
+
+// startPolicyServer runs a development oarsd in-process on a loopback
+// port with a fresh data directory and the policy file policyFile, and
+// stops it when the test ends.
+func startPolicyServer(t *testing.T, policyFile string) (*server.Server, *url.URL) {
+	t.Helper()
+	cfg := config.Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Policy = policyFile
+	require.NoError(t, cfg.Validate())
+	ctx, cancel := context.WithCancel(context.Background())
+	srv, err := server.New(ctx, &cfg, slog.New(slog.DiscardHandler))
+	if err != nil {
+		cancel()
+		require.NoError(t, err, "server.New")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		cancel()
+		require.NoError(t, srv.Close())
+		require.NoError(t, err, "net.Listen")
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	u, err := url.Parse("http://" + ln.Addr().String())
+	require.NoError(t, err)
+	return srv, u
+}
+
+// serverActions returns the receipts of the server's ledger by action
+// id, and the action ids in order of their first receipt.
+func serverActions(t *testing.T, srv *server.Server) (map[string][]*receipt.Receipt, []string) {
+	t.Helper()
+	ctx := context.Background()
+	v, err := receipt.NewVerifier(srv.Keys())
+	require.NoError(t, err)
+	n, err := srv.Ledger().Size(ctx)
+	require.NoError(t, err)
+	byAction := map[string][]*receipt.Receipt{}
+	var order []string
+	for i := int64(0); i < n; i++ {
+		leaf, err := srv.Ledger().Leaf(ctx, i)
+		require.NoError(t, err)
+		var probe struct {
+			Spec string `json:"spec"`
+		}
+		require.NoError(t, json.Unmarshal(leaf, &probe))
+		if probe.Spec != receipt.Spec {
+			continue // an event (policy loaded)
+		}
+		r, err := v.Verify(leaf)
+		require.NoError(t, err, "receipt at %d verifies", i)
+		if _, ok := byAction[r.ActionID]; !ok {
+			order = append(order, r.ActionID)
+		}
+		byAction[r.ActionID] = append(byAction[r.ActionID], r)
+	}
+	return byAction, order
+}
+
+// TestMCPWrapRemote drives `oars mcp wrap --server` in front of a real
+// stdio server (this test binary), deciding at a real oarsd.
+func TestMCPWrapRemote(t *testing.T) {
+	dir := t.TempDir()
+	policyFile := filepath.Join(dir, "policy.yaml")
+	require.NoError(t, os.WriteFile(policyFile, []byte(wrapPolicy), 0o600))
+	srv, base := startPolicyServer(t, policyFile)
+	exe, err := os.Executable()
+	require.NoError(t, err)
+	t.Setenv(wrapUpstreamEnv, "1")
+	t.Setenv(tokenEnv, devToken) // the token comes from the environment
+
+	clientToWrap, wrapIn := io.Pipe()
+	wrapOut, wrapToClient := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var stderr syncBuffer
+	go func() {
+		code := cmdMCP(ctx, []string{"wrap", "--server", base.String(), "--tenant", "acme", "--user", "alice",
+			"--name", "files", "--target-arg", "path", "--", exe}, clientToWrap, wrapToClient, &stderr)
+		wrapToClient.Close()
+		done <- code
+	}()
+
+	c := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "v0"}, nil)
+	cs, err := c.Connect(ctx, &sdk.IOTransport{Reader: wrapOut, Writer: wrapIn}, nil)
+	require.NoError(t, err, stderr.String())
+	var names []string
+	for tool, err := range cs.Tools(ctx, nil) {
+		require.NoError(t, err)
+		names = append(names, tool.Name)
+	}
+	assert.ElementsMatch(t, []string{"read_file", "delete_file"}, names, "the server's policies are not read here: every tool is listed")
+
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/work/main.go"}})
+	require.NoError(t, err)
+	assert.False(t, res.IsError, stderr.String())
+	assert.Equal(t, "read /work/main.go", res.Content[0].(*sdk.TextContent).Text)
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/etc/passwd"}})
+	require.NoError(t, err)
+	assert.True(t, res.IsError, "denied by target")
+	assert.Contains(t, res.Content[0].(*sdk.TextContent).Text, "OARS denied this call")
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "delete_file", Arguments: map[string]any{"path": "/work/main.go"}})
+	require.NoError(t, err)
+	assert.True(t, res.IsError, "denied by the default")
+	require.NoError(t, cs.Close())
+	wrapIn.Close()
+	cancel()
+	assert.Equal(t, 0, <-done, stderr.String())
+	assert.NotContains(t, stderr.String(), devToken)
+
+	// The receipts are at the server, and verify with its keys.
+	byAction, order := serverActions(t, srv)
+	require.Len(t, order, 3, "one action per call")
+	statuses := func(id string) []receipt.Status {
+		var out []receipt.Status
+		for _, r := range byAction[id] {
+			out = append(out, r.Status)
+		}
+		return out
+	}
+	read, passwd, del := byAction[order[0]][0], byAction[order[1]][0], byAction[order[2]][0]
+	assert.Equal(t, receipt.Resource{ToolID: "files", Operation: "read_file", Target: "/work/main.go"}, read.Resource)
+	assert.Equal(t, "acme", read.TenantID)
+	assert.Equal(t, "mcp-client", read.AgentID)
+	assert.Equal(t, "alice", read.Principal.UserID)
+	assert.Equal(t, []receipt.Status{receipt.StatusAllowed, receipt.StatusExecuting, receipt.StatusExecuted}, statuses(order[0]))
+	assert.NotEmpty(t, byAction[order[0]][2].OutputDigest)
+	assert.Equal(t, "/etc/passwd", passwd.Resource.Target)
+	assert.Equal(t, []receipt.Status{receipt.StatusDenied}, statuses(order[1]))
+	assert.Equal(t, "delete_file", del.Resource.Operation)
+	assert.Equal(t, []receipt.Status{receipt.StatusDenied}, statuses(order[2]))
+
+	// GET /v1/actions/{id} shows the same.
+	body, err := get(context.Background(), newHTTPClient(1, httpTimeout), base.String()+"/v1/actions/"+order[0], devToken, httpMaxBody)
+	require.NoError(t, err)
+	var view struct {
+		Status string `json:"status"`
+	}
+	require.NoError(t, json.Unmarshal(body, &view))
+	assert.Equal(t, "executed", view.Status)
+}
+
+func TestMCPWrapRemoteFlags(t *testing.T) {
+	t.Setenv(tokenEnv, "")
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"policy and server", []string{"--server", "https://oars.example.com", "--token", "t", "--policy", "p.yaml"}, "give --policy or --server, not both"},
+		{"data dir and server", []string{"--server", "https://oars.example.com", "--token", "t", "--data-dir", "d"}, "give --data-dir or --server, not both"},
+		{"plain http", []string{"--server", "http://oars.example.com", "--token", "t"}, "plain http is allowed only for loopback hosts"},
+		{"no token", []string{"--server", "https://oars.example.com"}, "an API token is required"},
+		{"credentials in the URL", []string{"--server", "https://u:secretpw@oars.example.com", "--token", "t"}, "must not contain user information"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var stdout, stderr syncBuffer
+			args := append(append([]string{"wrap"}, tt.args...), "--", "true")
+			code := cmdMCP(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
+			assert.Equal(t, 2, code, "cmdMCP(%v) exit code", tt.args)
+			assert.Contains(t, stderr.String(), tt.want)
+			assert.NotContains(t, stderr.String(), "secretpw")
+		})
+	}
 }
 
 // syncBuffer is a bytes.Buffer safe for concurrent writers.

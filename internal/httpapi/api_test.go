@@ -332,6 +332,12 @@ func TestAuthMatrix(t *testing.T) {
 			require.Equal(t, http.StatusCreated, resp.status, "%s", resp.body)
 			return request{method: "POST", path: "/v1/actions/" + resp.action(t).ActionID + "/cancel", body: `{"reason":"matrix"}`}
 		}},
+		{"POST /v1/actions/{id}/result", []string{admin, operator, agent}, 200, true, func(tenant string) request {
+			// A fresh allowed action per call: a report claims it.
+			id := ts.submit("root", tenant, boundAgent, 5).ActionID
+			b := bodyWith(func(m map[string]any) { m["tenant_id"] = tenant; m["output"] = "ok" })
+			return request{method: "POST", path: "/v1/actions/" + id + "/result", body: b}
+		}, nil},
 		{"POST /v1/approvers/{user_id}/totp", []string{admin}, 200, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/approvers/dave/totp?tenant_id=" + tenant}
 		}, nil},
