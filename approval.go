@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/oarsdev/oars/approval"
+	"github.com/oarsdev/oars/connector"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/receipt"
 )
@@ -536,17 +537,82 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 	if err != nil {
 		return out, err
 	}
+	st, err := g.claim(ctx, out, actionID, a)
+	if err != nil {
+		return out, err
+	}
+	return g.run(ctx, out, a, fn, st)
+}
+
+// Claim claims the execution of a decided action (allowed, approved, or
+// any decision in shadow mode) for a caller that runs it itself, outside
+// the Guard (a client reporting to a server, say): it records the
+// executing receipt, as [Guard.Execute] does before running, and returns.
+// The caller then runs the action and records its result with
+// [Guard.Complete]. Refusals are those of Execute and record nothing. An
+// action claimed and never completed is marked failed by
+// [Guard.RecoverInterrupted].
+func (g *Guard) Claim(ctx context.Context, actionID string, a *Action) (*Outcome, error) {
+	out := &Outcome{ActionID: actionID}
+	_, err := g.claim(ctx, out, actionID, a)
+	return out, err
+}
+
+// Complete records the result of an action claimed with [Guard.Claim]:
+// executed with the digest of output when execErr is nil, failed with
+// [ErrorClass] of execErr otherwise. a must be the claimed call. It fails
+// with [ErrNotClaimed] when the action's last receipt is not an
+// executing claim (never claimed, or already completed).
+func (g *Guard) Complete(ctx context.Context, actionID string, a *Action, output json.RawMessage, execErr error) (*Outcome, error) {
+	out := &Outcome{ActionID: actionID}
+	digest, err := g.checkCall(actionID, a)
+	if err != nil {
+		return out, err
+	}
+	unlock := g.lockAction(actionID)
+	defer unlock()
+	entries, err := g.Receipts(ctx, actionID)
+	if err != nil {
+		return out, err
+	}
+	last := entries[len(entries)-1]
+	if last.Receipt.Status != receipt.StatusExecuting {
+		return out, fmt.Errorf("oars: complete: action is %s: %w", last.Receipt.Status, ErrNotClaimed)
+	}
+	if err := sameCall(callState(entries[0].Receipt), a, digest); err != nil {
+		return out, err
+	}
+	fn := func(context.Context, *Action) (json.RawMessage, evidence, error) {
+		return output, evidence{upstreamStatus: connector.UpstreamStatusOf(execErr)}, execErr
+	}
+	return g.run(ctx, out, a, fn, &chainState{base: *last.Receipt, seq: last.Receipt.Seq, digest: receipt.Digest(last.Bytes)})
+}
+
+// ErrNotClaimed is returned by [Guard.Complete] for an action whose
+// execution is not claimed.
+var ErrNotClaimed = errors.New("oars: action execution not claimed")
+
+// callState is the call recorded by a decision receipt, for sameCall.
+func callState(first *receipt.Receipt) *approval.State {
+	return &approval.State{
+		TenantID: first.TenantID, AgentID: first.AgentID, RequesterUserID: first.Principal.UserID,
+		Delegation: first.Principal.Delegation, Resource: first.Resource, InputDigest: first.InputDigest,
+	}
+}
+
+// checkCall checks a against actionID and returns its input digest.
+func (g *Guard) checkCall(actionID string, a *Action) (string, error) {
 	if a == nil {
-		return out, fmt.Errorf("%w: nil action", ErrInvalidAction)
+		return "", fmt.Errorf("%w: nil action", ErrInvalidAction)
 	}
 	if a.ID == "" {
 		a.ID = actionID
 	}
 	if a.ID != actionID {
-		return out, fmt.Errorf("%w: action id differs", ErrApprovalMismatch)
+		return "", fmt.Errorf("%w: action id differs", ErrApprovalMismatch)
 	}
 	if err := g.validate(a); err != nil {
-		return out, err
+		return "", err
 	}
 	input := a.Input
 	if len(input) == 0 {
@@ -554,14 +620,24 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 	}
 	digest, err := receipt.DigestJSON(input)
 	if err != nil {
-		return out, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+		return "", fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+	}
+	return digest, nil
+}
+
+// claim records the executing receipt of a decided action and returns
+// the chain state after it.
+func (g *Guard) claim(ctx context.Context, out *Outcome, actionID string, a *Action) (*chainState, error) {
+	digest, err := g.checkCall(actionID, a)
+	if err != nil {
+		return nil, err
 	}
 	entries, err := g.Receipts(ctx, actionID)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
 	if !heldForApproval(entries[0].Receipt) {
-		return g.executeDecided(ctx, out, a, fn, digest)
+		return g.claimDecided(ctx, out, a, digest)
 	}
 	var claim Entry
 	err = g.transition(ctx, actionID, out, func(st *approval.State) (bool, error) {
@@ -581,15 +657,14 @@ func (g *Guard) Execute(ctx context.Context, actionID string, a *Action, exec Ex
 		err = fmt.Errorf("%w: %w", ErrNotApproved, err)
 	}
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	return g.run(ctx, out, a, fn, &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)})
+	return &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)}, nil
 }
 
-// executeDecided is Execute for an action never held for approval: it
-// claims an allowed (or shadow) decision with an executing receipt at seq
-// 2, then runs exec.
-func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exec execFn, digest string) (*Outcome, error) {
+// claimDecided is claim for an action never held for approval: it claims
+// an allowed (or shadow) decision with an executing receipt at seq 2.
+func (g *Guard) claimDecided(ctx context.Context, out *Outcome, a *Action, digest string) (*chainState, error) {
 	var claim Entry
 	err := g.transitionPlain(ctx, a.ID, func(entries []Entry) (bool, error) {
 		first, last := entries[0].Receipt, entries[len(entries)-1]
@@ -600,11 +675,7 @@ func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exe
 		case len(entries) > 1:
 			return true, fmt.Errorf("oars: execute: action is %s: %w", last.Receipt.Status, ErrAlreadyClaimed)
 		}
-		st := &approval.State{
-			TenantID: first.TenantID, AgentID: first.AgentID, RequesterUserID: first.Principal.UserID,
-			Delegation: first.Principal.Delegation, Resource: first.Resource, InputDigest: first.InputDigest,
-		}
-		if err := sameCall(st, a, digest); err != nil {
+		if err := sameCall(callState(first), a, digest); err != nil {
 			return true, err
 		}
 		if err := g.appendTransition(ctx, out, g.nextAfter(last.Receipt, receipt.Digest(last.Bytes), receipt.StatusExecuting)); err != nil {
@@ -614,9 +685,9 @@ func (g *Guard) executeDecided(ctx context.Context, out *Outcome, a *Action, exe
 		return true, nil
 	})
 	if err != nil {
-		return out, err
+		return nil, err
 	}
-	return g.run(ctx, out, a, exec, &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)})
+	return &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)}, nil
 }
 
 // executable returns nil if an action in state st may be claimed for

@@ -433,18 +433,20 @@ func (r *Remote) get(ctx context.Context, id string) (*oars.Outcome, error) {
 	return ro.outcome()
 }
 
-// Execute runs exec for action id, allowed or approved at the server, and
-// reports its result (POST /v1/actions/{id}/result): the server records
-// executing then executed (with the output's digest; the output itself is
-// sent) or failed (with oars.ErrorClass of exec's error, never its text).
-// a must be the decided call; a.ID must be id or empty (it is set).
+// Execute claims action id at the server (POST /v1/actions/{id}/claim:
+// the executing receipt is recorded before anything runs, so the action
+// runs once however many clients try), runs exec, and reports its result
+// (POST /v1/actions/{id}/result): executed (with the output's digest; the
+// output itself is sent) or failed (with oars.ErrorClass of exec's error,
+// never its text). a must be the decided call; a.ID must be id or empty
+// (it is set).
 //
-// Before running exec it reads the action: one that is not allowed or
-// approved is an error wrapping oars.ErrNotApproved, one already
-// executing or done oars.ErrAlreadyClaimed, another call
-// oars.ErrApprovalMismatch, and exec is not run. The report is sent even
-// if ctx ends meanwhile (exec has run). If the report fails, the returned
-// Outcome has no receipts and the error says why; exec has run.
+// A claim the server refuses is an error wrapping oars.ErrNotApproved
+// (not allowed or approved), oars.ErrAlreadyClaimed or
+// oars.ErrApprovalMismatch (another call), and exec is not run. The
+// report is sent even if ctx ends meanwhile (exec has run). If the report
+// fails, the error says why; the server marks the claimed action failed
+// (interrupted) once its execution lease has passed.
 func (r *Remote) Execute(ctx context.Context, id string, a *oars.Action, exec oars.ExecFunc) (*oars.Outcome, error) {
 	out := &oars.Outcome{ActionID: id}
 	switch {
@@ -459,13 +461,13 @@ func (r *Remote) Execute(ctx context.Context, id string, a *oars.Action, exec oa
 	if a.ID != id {
 		return out, fmt.Errorf("mcp: remote: execute: %w: action id differs", oars.ErrApprovalMismatch)
 	}
-	cur, err := r.get(ctx, id)
-	if err != nil {
-		return out, fmt.Errorf("mcp: remote: execute: %w", err)
+	// Claim first, so that the action runs once however many clients try.
+	var claimed remoteOutcome
+	if err := r.call(ctx, http.MethodPost, "/v1/actions/"+url.PathEscape(id)+"/claim", newRemoteAction(a), "", &claimed); err != nil {
+		return out, fmt.Errorf("mcp: remote: claim action %s: %w", id, err)
 	}
-	out.Status = cur.Status
-	if err := executableCall(cur.Receipts, a); err != nil {
-		return out, fmt.Errorf("mcp: remote: execute: %w", err)
+	if c, err := claimed.outcome(); err == nil {
+		out.Status, out.Receipts = c.Status, c.Receipts
 	}
 
 	output, execErr := exec(ctx, a)
@@ -493,52 +495,12 @@ func (r *Remote) Execute(ctx context.Context, id string, a *oars.Action, exec oa
 	if err != nil {
 		return out, fmt.Errorf("mcp: remote: report the result of action %s: %w", id, err)
 	}
-	out.Status, out.Receipts = res.Status, res.Receipts
+	out.Status, out.Receipts = res.Status, append(out.Receipts, res.Receipts...)
 	if execErr != nil {
 		return out, fmt.Errorf("mcp: remote: exec: %w", execErr)
 	}
 	out.Output = output
 	return out, nil
-}
-
-// executableCall returns nil if the action with entries may be executed
-// as a, and otherwise why not, as oars.Guard.Execute would.
-func executableCall(entries []oars.Entry, a *oars.Action) error {
-	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	held := first.Status == receipt.StatusPendingApproval && first.Mode == receipt.ModeEnforce
-	switch {
-	case held && last.Status == receipt.StatusApproved:
-	case !held && len(entries) == 1 && (first.Status == receipt.StatusAllowed || first.Mode == receipt.ModeShadow):
-	case last.Status == receipt.StatusExecuting || last.Status == receipt.StatusExecuted ||
-		last.Status == receipt.StatusFailed || last.Status == receipt.StatusDeadLettered:
-		return fmt.Errorf("action is %s: %w", last.Status, oars.ErrAlreadyClaimed)
-	default:
-		return fmt.Errorf("action is %s: %w", last.Status, oars.ErrNotApproved)
-	}
-	input := a.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	digest, err := receipt.DigestJSON(input)
-	if err != nil {
-		return fmt.Errorf("%w: input: %w", oars.ErrInvalidAction, err)
-	}
-	var what string
-	switch {
-	case a.TenantID != first.TenantID:
-		what = "tenant"
-	case a.AgentID != first.AgentID:
-		what = "agent"
-	case a.Principal.UserID != first.Principal.UserID:
-		what = "user"
-	case a.Resource != first.Resource:
-		what = "resource"
-	case digest != first.InputDigest:
-		what = "input"
-	default:
-		return nil
-	}
-	return fmt.Errorf("%s differs: %w", what, oars.ErrApprovalMismatch)
 }
 
 // waitable reports whether an action with status s may still change

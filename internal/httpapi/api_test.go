@@ -338,6 +338,11 @@ func TestAuthMatrix(t *testing.T) {
 			b := bodyWith(func(m map[string]any) { m["tenant_id"] = tenant; m["output"] = "ok" })
 			return request{method: "POST", path: "/v1/actions/" + id + "/result", body: b}
 		}, nil},
+		{"POST /v1/actions/{id}/claim", []string{admin, operator, agent}, 200, true, func(tenant string) request {
+			id := ts.submit("root", tenant, boundAgent, 5).ActionID
+			b := bodyWith(func(m map[string]any) { m["tenant_id"] = tenant })
+			return request{method: "POST", path: "/v1/actions/" + id + "/claim", body: b}
+		}, nil},
 		{"POST /v1/approvers/{user_id}/totp", []string{admin}, 200, true, func(tenant string) request {
 			return request{method: "POST", path: "/v1/approvers/dave/totp?tenant_id=" + tenant}
 		}, nil},

@@ -19,6 +19,7 @@
 //	POST /v1/actions                          x     x               x
 //	GET  /v1/actions/{id}                     x     x       x       x
 //	POST /v1/actions/{id}/cancel              x     x               x
+//	POST /v1/actions/{id}/claim               x     x               x
 //	POST /v1/actions/{id}/result              x     x               x
 //	POST /v1/hooks/{agent}                    x     x               x
 //	POST|GET|DELETE /mcp                      x     x               x

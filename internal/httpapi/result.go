@@ -120,16 +120,28 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 		Input:     json.RawMessage(req.Input),
 		Request:   requestMetadata(r, p),
 	}
-	exec := func(context.Context, *oars.Action) (json.RawMessage, error) {
-		if req.ErrorClass != nil {
-			return nil, reportedError{class: *req.ErrorClass}
-		}
-		return json.RawMessage(req.Output), nil
+	var execErr error
+	var output json.RawMessage
+	if req.ErrorClass != nil {
+		execErr = reportedError{class: *req.ErrorClass}
+	} else {
+		output = json.RawMessage(req.Output)
 	}
 	// Once claimed, the result is recorded even if the client goes away.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), s.execTimeout)
 	defer cancel()
-	out, err := s.guard.Execute(ctx, id, a, exec)
+	var out *oars.Outcome
+	if last.Status == receipt.StatusExecuting {
+		// Claimed first (POST /v1/actions/{id}/claim): complete it.
+		out, err = s.guard.Complete(ctx, id, a, output, execErr)
+		if errors.Is(err, oars.ErrNotClaimed) {
+			err = fmt.Errorf("%w: %w", oars.ErrAlreadyClaimed, err)
+		}
+	} else {
+		out, err = s.guard.Execute(ctx, id, a, func(context.Context, *oars.Action) (json.RawMessage, error) {
+			return output, execErr
+		})
+	}
 	switch {
 	case err == nil:
 	case out != nil && out.Status == receipt.StatusFailed && len(out.Receipts) > 0:
@@ -178,4 +190,73 @@ func mismatchWhat(err error) string {
 		}
 	}
 	return ""
+}
+
+// postClaim claims the execution of an allowed or approved action that
+// the client will run itself ([oars.Guard.Claim]): the executing receipt
+// is recorded before the client acts, so that two clients never both
+// run it; the client then reports with POST /v1/actions/{id}/result. The
+// body is the call as for POST /v1/actions; refusals are those of
+// postResult. It answers 200 with the receipts recorded.
+func (s *server) postClaim(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
+	var req actionRequest
+	if err := s.readJSON(w, r, &req); err != nil {
+		return err
+	}
+	if err := req.validate(); err != nil {
+		return err
+	}
+	if !p.InTenant(req.TenantID) {
+		return notFound("tenant not found")
+	}
+	if reason := bindingRefusal(p, &req); reason != "" {
+		return errorf(http.StatusForbidden, codeForbidden, reason)
+	}
+	id := r.PathValue("id")
+	if checkString(id, true, oars.MaxIDLength) != "" {
+		return notFound("action not found")
+	}
+	entries, err := s.guard.Receipts(r.Context(), id)
+	switch {
+	case errors.Is(err, oars.ErrNotFound):
+		return notFound("action not found")
+	case err != nil:
+		return unavailable("the ledger is unavailable", err)
+	}
+	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
+	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
+		return notFound("action not found")
+	}
+	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
+		return errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
+	}
+	a := &oars.Action{
+		ID: id, TenantID: req.TenantID, AgentID: req.AgentID,
+		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
+		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
+		Input:     json.RawMessage(req.Input),
+	}
+	out, err := s.guard.Claim(context.WithoutCancel(r.Context()), id, a)
+	switch {
+	case err == nil:
+	case errors.Is(err, oars.ErrAlreadyClaimed):
+		return errorf(http.StatusConflict, codeAlreadyClaimed, fmt.Sprintf("the action is %s: its execution was already claimed or reported", last.Status))
+	case errors.Is(err, oars.ErrNotApproved):
+		return errorf(http.StatusConflict, codeNotApproved, fmt.Sprintf("the action is %s: only an allowed or approved action may be executed", last.Status))
+	case errors.Is(err, oars.ErrApprovalMismatch):
+		return errorf(http.StatusConflict, codeCallMismatch, "the call "+mismatchWhat(err)+"differs from the decided one")
+	case errors.Is(err, oars.ErrInvalidAction):
+		return badRequest(strings.TrimPrefix(err.Error(), "oars: "))
+	case errors.Is(err, oars.ErrLedger), errors.Is(err, oars.ErrSigning):
+		return unavailable("the ledger is unavailable", err)
+	default:
+		return internal(err)
+	}
+	resp := actionResponse{ActionID: id, Status: out.Status}
+	for _, e := range out.Receipts {
+		resp.Receipts = append(resp.Receipts, e.Bytes)
+		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
+	}
+	writeJSON(w, http.StatusOK, resp)
+	return nil
 }

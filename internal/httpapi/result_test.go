@@ -241,3 +241,36 @@ func TestResultServerExecutedTool(t *testing.T) {
 	assert.Equal(t, "conflict", resp.errorBody(t).Error.Code)
 	assert.Equal(t, 1, ran)
 }
+
+// TestClaimThenResult: a client claims before it runs the action, so
+// that a second client cannot run it, and reports after.
+func TestClaimThenResult(t *testing.T) {
+	ts := newTestServer(t, options{})
+	a := ts.submit("agent", ownTenant, boundAgent, 5)
+	claimBody := bodyWith(func(m map[string]any) {
+		m["tenant_id"] = ownTenant
+		m["input"] = map[string]any{"amount": 5, "note": "<b>&</b>"}
+	})
+	claim := ts.do(request{method: "POST", path: "/v1/actions/" + a.ActionID + "/claim", token: "agent", body: claimBody})
+	require.Equal(t, http.StatusOK, claim.status, "%s", claim.body)
+	assert.Equal(t, "executing", claim.action(t).Status)
+
+	again := ts.do(request{method: "POST", path: "/v1/actions/" + a.ActionID + "/claim", token: "agent", body: claimBody})
+	require.Equal(t, http.StatusConflict, again.status, "%s", again.body)
+	assert.Equal(t, "already_claimed", again.errorBody(t).Error.Code)
+
+	other := ts.do(request{method: "POST", path: "/v1/actions/" + a.ActionID + "/result", token: "agent",
+		body: resultBody(ownTenant, 6, map[string]any{"output": 1})})
+	require.Equal(t, http.StatusConflict, other.status, "%s", other.body)
+	assert.Equal(t, "call_mismatch", other.errorBody(t).Error.Code)
+
+	resp := ts.report("agent", a.ActionID, resultBody(ownTenant, 5, map[string]any{"output": map[string]any{"ok": true}}))
+	require.Equal(t, http.StatusOK, resp.status, "%s", resp.body)
+	assert.Equal(t, "executed", resp.action(t).Status)
+	view := ts.do(request{method: "GET", path: "/v1/actions/" + a.ActionID, token: "auditor"})
+	assert.Equal(t, []receipt.Status{receipt.StatusAllowed, receipt.StatusExecuting, receipt.StatusExecuted}, ts.statuses(t, view.action(t).Receipts))
+
+	late := ts.report("agent", a.ActionID, resultBody(ownTenant, 5, map[string]any{"output": 2}))
+	require.Equal(t, http.StatusConflict, late.status)
+	assert.Equal(t, "already_claimed", late.errorBody(t).Error.Code)
+}

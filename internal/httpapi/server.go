@@ -305,6 +305,7 @@ var routes = []route{
 	{pattern: "GET /v1/actions/{id}", roles: rolesRead, handle: (*server).getAction},
 	{pattern: "POST /v1/actions/{id}/cancel", roles: rolesSubmit, handle: (*server).cancelAction},
 	{pattern: "POST /v1/actions/{id}/result", roles: rolesSubmit, handle: (*server).postResult},
+	{pattern: "POST /v1/actions/{id}/claim", roles: rolesSubmit, handle: (*server).postClaim},
 	{pattern: "POST /v1/hooks/{agent}", roles: rolesSubmit, handle: (*server).postHook},
 
 	{pattern: "GET /v1/approvals", roles: rolesApprovals, handle: (*server).listApprovals},
