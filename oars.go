@@ -46,6 +46,7 @@ package oars
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -55,7 +56,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -330,7 +330,7 @@ func New(policies *policy.Set, keys *receipt.KeySet, l *ledger.Ledger, opts ...O
 	}
 	cfg := config{
 		clock:         time.Now,
-		newID:         newUUID,
+		newID:         new(uuidV7).newID,
 		logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
 		maxInputBytes: DefaultMaxInputBytes,
 		pollInterval:  DefaultPollInterval,
@@ -352,14 +352,32 @@ func New(policies *policy.Set, keys *receipt.KeySet, l *ledger.Ledger, opts ...O
 	return g, nil
 }
 
-func newUUID() string {
-	id, err := uuid.NewV7()
-	if err != nil {
-		// crypto/rand does not fail on supported platforms; fall back to v4,
-		// which panics only if it does.
-		return uuid.NewString()
+// uuidV7 generates the default action and receipt ids: UUIDv7 (RFC 9562)
+// strings whose first 60 bits are the Unix time in milliseconds and a
+// 12-bit counter that keeps the ids of one Guard in increasing order, and
+// whose 62 other bits come from crypto/rand. It is safe for concurrent use.
+type uuidV7 struct {
+	last atomic.Uint64 // milliseconds<<12 | counter of the last id
+}
+
+func (g *uuidV7) newID() string {
+	var u uuid.UUID
+	rand.Read(u[8:]) // never fails: crypto/rand crashes the program instead
+	now := uint64(time.Now().UnixMilli()) << 12
+	var t uint64
+	for {
+		last := g.last.Load()
+		t = max(now, last+1)
+		if g.last.CompareAndSwap(last, t) {
+			break
+		}
 	}
-	return id.String()
+	ms := t >> 12
+	u[0], u[1], u[2], u[3], u[4], u[5] = byte(ms>>40), byte(ms>>32), byte(ms>>24), byte(ms>>16), byte(ms>>8), byte(ms)
+	u[6] = 0x70 | byte(t>>8)&0x0f // version 7, counter
+	u[7] = byte(t)
+	u[8] = 0x80 | u[8]&0x3f // variant RFC 9562
+	return u.String()
 }
 
 // Policies returns the policy set in force.
@@ -379,10 +397,19 @@ func (g *Guard) Decide(ctx context.Context, a *Action) (*Outcome, error) {
 		return replay, err
 	}
 	defer unlock()
-	start := time.Now()
-	out, _, err := g.decide(ctx, a)
+	start := g.decisionStart()
+	out, _, err := g.decide(ctx, a, false)
 	g.metrics.observe(out, start)
 	return out, err
+}
+
+// decisionStart returns the start time of a decision for the latency
+// metric; without metrics the clock is not read.
+func (g *Guard) decisionStart() time.Time {
+	if g.metrics == nil {
+		return time.Time{}
+	}
+	return time.Now()
 }
 
 // Do decides a like [Guard.Decide] and, only if it is allowed and its
@@ -411,8 +438,8 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 	}
 	unlockOnce := sync.OnceFunc(unlock)
 	defer unlockOnce()
-	start := time.Now()
-	out, st, err := g.decide(ctx, a)
+	start := g.decisionStart()
+	out, st, err := g.decide(ctx, a, true)
 	g.metrics.observe(out, start)
 	if err != nil {
 		return out, err
@@ -493,7 +520,10 @@ func (g *Guard) record(ctx context.Context, out *Outcome, r *receipt.Receipt) er
 	return nil
 }
 
-func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, error) {
+// decide decides a and records its decision receipt. The chain state for
+// the action's next receipts is returned only when withState is set: Do
+// needs it, Decide does not.
+func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome, *chainState, error) {
 	if a == nil {
 		return nil, nil, fmt.Errorf("%w: nil action", ErrInvalidAction)
 	}
@@ -510,7 +540,7 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
-	canonInput, err := receipt.Canonicalize(input)
+	canonInput, decoded, err := receipt.CanonicalizeValue(input)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
 	}
@@ -518,10 +548,6 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 		if err := g.cfg.identity(ctx, a); err != nil {
 			return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 		}
-	}
-	var decoded any
-	if err := jsonv2.Unmarshal(canonInput, &decoded); err != nil {
-		return nil, nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
 	}
 
 	now := g.cfg.clock().UTC()
@@ -549,7 +575,8 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	if g.cfg.shadow {
 		mode = receipt.ModeShadow
 	}
-	st := &chainState{base: receipt.Receipt{
+	// base holds the fields every receipt of the action repeats.
+	base := receipt.Receipt{
 		Spec:        receipt.Spec,
 		ActionID:    a.ID,
 		TenantID:    a.TenantID,
@@ -558,25 +585,25 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 		Resource:    a.Resource,
 		InputDigest: receipt.Digest(canonInput),
 		Mode:        mode,
-	}}
+	}
 	out := &Outcome{ActionID: a.ID}
 
 	if class, reason := g.checkConnector(a, canonInput); class != "" {
-		return g.denyBeforePolicy(ctx, a, st, class, reason)
+		return g.denyBeforePolicy(ctx, a, &chainState{base: base}, class, reason)
 	}
 	passport, reasons, err := g.checkPassport(ctx, a, in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
 	if reasons != nil {
-		return g.denyByPassport(ctx, a, st, reasons)
+		return g.denyByPassport(ctx, a, &chainState{base: base}, reasons)
 	}
 	reasons, res, err := g.checkLimits(ctx, a, passport, canonInput, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrLimits, err)
 	}
 	if reasons != nil {
-		return g.denyByPassport(ctx, a, st, reasons)
+		return g.denyByPassport(ctx, a, &chainState{base: base}, reasons)
 	}
 	// The reservation is given back unless the action may still run.
 	keep := false
@@ -587,7 +614,7 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	}()
 
 	dec, evalErr := set.Evaluate(ctx, in)
-	r := st.base
+	r := base
 	r.ReceiptID = g.cfg.newID()
 	r.Seq = 1
 	r.IssuedAt = now
@@ -635,8 +662,10 @@ func (g *Guard) decide(ctx context.Context, a *Action) (*Outcome, *chainState, e
 	if r.Status == receipt.StatusPendingApproval && r.Mode == receipt.ModeEnforce {
 		g.held(ctx, &r, req)
 	}
-	st.seq = 1
-	return out, st, nil
+	if !withState {
+		return out, nil, nil
+	}
+	return out, &chainState{base: base, seq: 1}, nil
 }
 
 func (g *Guard) validate(a *Action) error {

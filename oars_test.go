@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/mod/sumdb/tlog"
@@ -186,6 +187,34 @@ func TestDoAllowedExecutesAndRecords(t *testing.T) {
 	}
 	rep := verifyLedger(t, f)
 	assert.Equal(t, int64(2), rep.Size)
+}
+
+// TestDefaultIDsAreIncreasingUUIDv7 checks the default action and receipt
+// ids: version 7, RFC 9562 variant, current time, unique and increasing in
+// the order they were made.
+func TestDefaultIDsAreIncreasingUUIDv7(t *testing.T) {
+	f := newFixture(t, nil, []string{testPolicy})
+	ctx := context.Background()
+	before := time.Now().Add(-time.Millisecond)
+	var ids []string
+	for range 50 {
+		out, err := f.guard.Decide(ctx, refund(10, "order/1"))
+		require.NoError(t, err)
+		ids = append(ids, out.ActionID, out.Receipts[0].Receipt.ReceiptID)
+	}
+	after := time.Now().Add(time.Millisecond)
+	for i, id := range ids {
+		u, err := uuid.Parse(id)
+		require.NoError(t, err, id)
+		assert.Equal(t, id, u.String(), "canonical form")
+		assert.Equal(t, uuid.Version(7), u.Version(), id)
+		assert.Equal(t, uuid.RFC4122, u.Variant(), id)
+		ts := time.Unix(u.Time().UnixTime())
+		assert.False(t, ts.Before(before.Truncate(time.Millisecond)) || ts.After(after), "%s: time %v not in [%v, %v]", id, ts, before, after)
+		if i > 0 {
+			assert.Less(t, ids[i-1], id, "ids must increase")
+		}
+	}
 }
 
 func TestDecideOutcomes(t *testing.T) {

@@ -2,6 +2,7 @@ package ledger
 
 import (
 	"bytes"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -24,9 +25,15 @@ const (
 // members, duplicate header members, non-integer seq, malformed top-level
 // syntax); callers then fall back to a full decoder, so for valid JSON the
 // result is the same as encoding the leaf with it.
+//
+// The string members share one allocation (they are indexed for the life
+// of a store, and a leaf has up to eight of them), except the specs, which
+// are the constants.
 func scanHeader(b []byte) (entryHeader, bool) {
 	var h entryHeader
 	var seen int
+	// spans[k] is where the value of string member k is in b.
+	var spans [numStringFields]struct{ start, end int }
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
 		return h, false
@@ -45,28 +52,7 @@ func scanHeader(b []byte) (entryHeader, bool) {
 			return h, false
 		}
 		i = skipSpace(b, i+1)
-		var field int
-		var dst *string
-		switch string(key) {
-		case "spec":
-			field, dst = hSpec, &h.Spec
-		case "receipt_id":
-			field, dst = hReceiptID, &h.ReceiptID
-		case "event_id":
-			field, dst = hEventID, &h.EventID
-		case "action_id":
-			field, dst = hActionID, &h.ActionID
-		case "status":
-			field, dst = hStatus, &h.Status
-		case "tenant_id":
-			field, dst = hTenantID, &h.TenantID
-		case "agent_id":
-			field, dst = hAgentID, &h.AgentID
-		case "issued_at":
-			field, dst = hIssuedAt, &h.IssuedAt
-		case "seq":
-			field = hSeq
-		}
+		field, k := headerField(key)
 		switch {
 		case field == 0:
 			if i, ok = skipValue(b, i); !ok {
@@ -85,7 +71,8 @@ func scanHeader(b []byte) (entryHeader, bool) {
 			if v, i, ok = plainString(b, i); !ok {
 				return h, false
 			}
-			*dst = string(v)
+			spans[k].end = i - 1
+			spans[k].start = spans[k].end - len(v)
 		}
 		seen |= field
 		i = skipSpace(b, i)
@@ -96,11 +83,101 @@ func scanHeader(b []byte) (entryHeader, bool) {
 		case ',':
 			i = skipSpace(b, i+1)
 		case '}':
-			return h, skipSpace(b, i+1) == len(b)
+			if skipSpace(b, i+1) != len(b) {
+				return h, false
+			}
+			h.setStrings(b, &spans)
+			return h, true
 		default:
 			return h, false
 		}
 	}
+}
+
+// The string members of entryHeader, as indexes of scanHeader's spans.
+const (
+	fSpec = iota
+	fReceiptID
+	fEventID
+	fActionID
+	fStatus
+	fTenantID
+	fAgentID
+	fIssuedAt
+	numStringFields
+)
+
+// headerField returns the header member key names, as its bit and, for a
+// string member, its index; 0 for any other key.
+func headerField(key []byte) (bit, index int) {
+	switch string(key) {
+	case "spec":
+		return hSpec, fSpec
+	case "receipt_id":
+		return hReceiptID, fReceiptID
+	case "event_id":
+		return hEventID, fEventID
+	case "action_id":
+		return hActionID, fActionID
+	case "status":
+		return hStatus, fStatus
+	case "tenant_id":
+		return hTenantID, fTenantID
+	case "agent_id":
+		return hAgentID, fAgentID
+	case "issued_at":
+		return hIssuedAt, fIssuedAt
+	case "seq":
+		return hSeq, -1
+	}
+	return 0, -1
+}
+
+// setStrings sets the string members of h from the spans of b, copying
+// them into one string.
+func (h *entryHeader) setStrings(b []byte, spans *[numStringFields]struct{ start, end int }) {
+	spec := b[spans[fSpec].start:spans[fSpec].end]
+	switch string(spec) {
+	case SpecReceipt:
+		h.Spec = SpecReceipt
+	case SpecEvent:
+		h.Spec = SpecEvent
+	}
+	n := 0
+	for k := range spans {
+		if k != fSpec || h.Spec == "" {
+			n += spans[k].end - spans[k].start
+		}
+	}
+	if n == 0 {
+		return
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	var ends [numStringFields]int
+	for k := range spans {
+		if k != fSpec || h.Spec == "" {
+			sb.Write(b[spans[k].start:spans[k].end])
+		}
+		ends[k] = sb.Len()
+	}
+	all := sb.String()
+	at := func(k int) string {
+		if k == 0 {
+			return all[:ends[0]]
+		}
+		return all[ends[k-1]:ends[k]]
+	}
+	if h.Spec == "" {
+		h.Spec = at(fSpec)
+	}
+	h.ReceiptID = at(fReceiptID)
+	h.EventID = at(fEventID)
+	h.ActionID = at(fActionID)
+	h.Status = at(fStatus)
+	h.TenantID = at(fTenantID)
+	h.AgentID = at(fAgentID)
+	h.IssuedAt = at(fIssuedAt)
 }
 
 func skipSpace(b []byte, i int) int {
@@ -122,15 +199,26 @@ func plainString(b []byte, i int) ([]byte, int, bool) {
 		return nil, 0, false
 	}
 	s := b[i+1 : i+1+end]
-	for _, c := range s {
-		if c < 0x20 || c == '\\' {
-			return nil, 0, false
-		}
-	}
-	if !utf8.Valid(s) {
+	plain, ascii := plainBytes(s)
+	if !plain || !ascii && !utf8.Valid(s) {
 		return nil, 0, false
 	}
 	return s, i + 2 + end, true
+}
+
+// plainBytes reports whether s holds no control character and no
+// backslash, and whether it is all ASCII.
+func plainBytes(s []byte) (plain, ascii bool) {
+	ascii = true
+	for _, c := range s {
+		if c < 0x20 || c == '\\' {
+			return false, false
+		}
+		if c >= utf8.RuneSelf {
+			ascii = false
+		}
+	}
+	return true, ascii
 }
 
 // plainInt reads a non-negative JSON integer without sign, fraction or
@@ -194,14 +282,25 @@ func skipValue(b []byte, i int) (int, bool) {
 	}
 }
 
+// skipString returns the index after the JSON string at b[i], which is a
+// quote, or false if it is unterminated.
 func skipString(b []byte, i int) (int, bool) {
-	for j := i + 1; j < len(b); j++ {
-		switch b[j] {
-		case '\\':
-			j++
-		case '"':
+	j := i + 1
+	for {
+		k := bytes.IndexByte(b[j:], '"')
+		if k < 0 {
+			return 0, false
+		}
+		j += k
+		// The quote ends the string unless an odd number of backslashes
+		// escapes it.
+		n := 0
+		for p := j - 1; p > i && b[p] == '\\'; p-- {
+			n++
+		}
+		if n%2 == 0 {
 			return j + 1, true
 		}
+		j++
 	}
-	return 0, false
 }

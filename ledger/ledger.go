@@ -138,6 +138,7 @@ type Ledger struct {
 // Ledger.mu.
 type request struct {
 	leaves [][]byte
+	rh     []tlog.Hash // the record hashes of leaves
 	wake   chan struct{} // receives one signal: the result is set, or lead is set
 	state  requestState
 	lead   bool // chosen to become the next committer
@@ -228,15 +229,41 @@ func (l *Ledger) AppendBatch(ctx context.Context, leaves [][]byte) (first int64,
 	if err := ctx.Err(); err != nil {
 		return 0, fmt.Errorf("ledger: append: %w", err)
 	}
-	r := &request{leaves: leaves, wake: make(chan struct{}, 1)}
-
+	// Hash the leaves here, before queueing: callers hash in parallel, and
+	// the committer, which everyone waits for, only combines the hashes.
+	// A single leaf's hash stays on the stack unless it must be queued.
+	var one [1]tlog.Hash
+	var rh []tlog.Hash
+	if len(leaves) == 1 {
+		one[0] = tlog.RecordHash(leaves[0])
+	} else {
+		rh = make([]tlog.Hash, len(leaves))
+		for i, leaf := range leaves {
+			rh[i] = tlog.RecordHash(leaf)
+		}
+	}
 	l.mu.Lock()
-	l.queue = append(l.queue, r)
 	if !l.committing {
+		// Fast path: no committer is active, so the queue is empty and
+		// this call commits its own leaves as a batch of one, exactly as
+		// the committer loop would, without a request to queue and wake.
 		l.committing = true
 		l.mu.Unlock()
-		return l.lead(ctx, r)
+		if rh == nil {
+			first, err = l.commitAlone(ctx, leaves, one[:])
+		} else {
+			first, err = l.commitAlone(ctx, leaves, rh)
+		}
+		l.mu.Lock()
+		l.handOffLocked()
+		l.mu.Unlock()
+		return first, err
 	}
+	if rh == nil {
+		rh = []tlog.Hash{one[0]}
+	}
+	r := &request{leaves: leaves, rh: rh, wake: make(chan struct{}, 1)}
+	l.queue = append(l.queue, r)
 	if l.testHookQueued != nil {
 		l.testHookQueued()
 	}
@@ -365,6 +392,30 @@ type result struct {
 	err   error
 }
 
+// commitAlone writes the leaves of one caller to the store, as commit does
+// for a batch of one request. Only the active committer calls it.
+func (l *Ledger) commitAlone(ctx context.Context, leaves [][]byte, rh []tlog.Hash) (int64, error) {
+	ctx = withoutCancel(ctx)
+	start, refused, err := l.write(ctx, leaves, rh, 1)
+	if err != nil && refused && l.landed(ctx, start, leaves) {
+		err = nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return start, nil
+}
+
+// withoutCancel returns ctx without its cancellation: a store write, once
+// begun, is waited for whatever the callers' contexts do. A context that
+// can never be cancelled is returned as it is.
+func withoutCancel(ctx context.Context) context.Context {
+	if ctx.Done() == nil {
+		return ctx
+	}
+	return context.WithoutCancel(ctx)
+}
+
 // commit writes the leaves of batch to the store and returns each request's
 // result. Only the active committer calls it.
 //
@@ -376,16 +427,18 @@ type result struct {
 // such as a connection lost after commit), so that nothing is written
 // twice.
 func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
-	ctx = context.WithoutCancel(ctx)
+	ctx = withoutCancel(ctx)
 	results := make([]result, len(batch))
-	leaves := batch[0].leaves
+	leaves, rh := batch[0].leaves, batch[0].rh
 	if len(batch) > 1 {
 		leaves = make([][]byte, 0, l.cfg.maxBatch)
+		rh = make([]tlog.Hash, 0, l.cfg.maxBatch)
 		for _, b := range batch {
 			leaves = append(leaves, b.leaves...)
+			rh = append(rh, b.rh...)
 		}
 	}
-	start, refused, err := l.write(ctx, leaves, len(batch))
+	start, refused, err := l.write(ctx, leaves, rh, len(batch))
 	if err != nil && refused && l.landed(ctx, start, leaves) {
 		err = nil
 	}
@@ -404,7 +457,7 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 	l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: store refused a batch, retrying each caller's leaves alone",
 		slog.Int("callers", len(batch)))
 	for i, b := range batch {
-		start, refused, err := l.write(ctx, b.leaves, 1)
+		start, refused, err := l.write(ctx, b.leaves, b.rh, 1)
 		if err != nil && refused && l.landed(ctx, start, b.leaves) {
 			err = nil
 		}
@@ -420,7 +473,7 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 // conflicts, and returns the index of the first. On error, refused reports
 // whether the store's Append failed with an error other than a conflict,
 // start then being where it tried to write.
-func (l *Ledger) write(ctx context.Context, leaves [][]byte, callers int) (start int64, refused bool, err error) {
+func (l *Ledger) write(ctx context.Context, leaves [][]byte, rh []tlog.Hash, callers int) (start int64, refused bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if !l.frontValid {
 			if err := l.loadFrontier(ctx); err != nil {
@@ -430,14 +483,19 @@ func (l *Ledger) write(ctx context.Context, leaves [][]byte, callers int) (start
 		// Extend the frontier in place: if anything fails below, it is
 		// marked invalid and reloaded from the store before the next write.
 		start := l.front.size
-		hashes, err := l.front.extend(leaves)
+		hashes, err := l.front.extendHashed(rh)
 		if err != nil {
 			l.frontValid = false
 			return 0, false, fmt.Errorf("ledger: append: %w", err)
 		}
-		began := time.Now()
+		var began time.Time
+		if l.metrics != nil {
+			began = time.Now()
+		}
 		err = l.store.Append(ctx, start, leaves, hashes)
-		l.metrics.commit(len(leaves), time.Since(began), err)
+		if l.metrics != nil {
+			l.metrics.commit(len(leaves), time.Since(began), err)
+		}
 		if err == nil {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelDebug, "ledger: committed",
 				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Int("callers", callers))
@@ -458,6 +516,22 @@ func (l *Ledger) write(ctx context.Context, leaves [][]byte, callers int) (start
 		l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: append conflict, retrying",
 			slog.Int64("start", start), slog.Int("attempt", attempt+1))
 	}
+}
+
+// extendHashed is extend for leaves whose record hashes (tlog.RecordHash)
+// are rh, computed beforehand.
+func (f *frontier) extendHashed(rh []tlog.Hash) ([]tlog.Hash, error) {
+	end := f.size + int64(len(rh))
+	out := make([]tlog.Hash, 0, tlog.StoredHashCount(end)-tlog.StoredHashIndex(0, f.size))
+	for _, h := range rh {
+		hs, err := tlog.StoredHashesForRecordHash(f.size, h, f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, hs...)
+		f.push(hs)
+	}
+	return out, nil
 }
 
 // landed reports whether leaves are in the store at start, as they are

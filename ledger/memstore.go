@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"golang.org/x/mod/sumdb/tlog"
@@ -26,7 +27,18 @@ type MemStore struct {
 	leaves   [][]byte
 	hashes   []tlog.Hash
 	receipts receiptIndex
+	// slab is the free end of the current block that leaf copies are
+	// carved from: one allocation for many leaves rather than one each.
+	slab     []byte
+	slabSize int // size of the block slab is the end of
 }
+
+// Leaf copies are carved from blocks that start at minSlab bytes and double
+// up to maxSlab; a leaf larger than maxSlab/4 gets its own allocation.
+const (
+	minSlab = 4 << 10
+	maxSlab = 256 << 10
+)
 
 var (
 	_ Store   = (*MemStore)(nil)
@@ -63,13 +75,13 @@ func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, has
 	if start < 0 {
 		return errors.New("ledger: memstore: append: negative start")
 	}
-	// Copy outside the lock: the copies are private until published.
-	buf := make([]byte, 0, totalLen(leaves))
-	copied := make([][]byte, len(leaves))
-	headers := make([]Header, len(leaves))
+	// Parse outside the lock.
+	var one [1]Header
+	headers := one[:]
+	if len(leaves) != 1 {
+		headers = make([]Header, len(leaves))
+	}
 	for i, leaf := range leaves {
-		buf = append(buf, leaf...)
-		copied[i] = buf[len(buf)-len(leaf) : len(buf) : len(buf)]
 		headers[i], _ = ParseHeader(leaf) // zero Header (no spec) if not an entry
 	}
 
@@ -82,14 +94,26 @@ func (m *MemStore) Append(ctx context.Context, start int64, leaves [][]byte, has
 	if want := tlog.StoredHashCount(end) - tlog.StoredHashIndex(0, start); int64(len(hashes)) != want {
 		return fmt.Errorf("ledger: memstore: append: got %d hashes for %d leaves, want %d", len(hashes), len(leaves), want)
 	}
-	if i, dup := m.receipts.duplicate(headers); dup {
-		return fmt.Errorf("ledger: memstore: append: leaf %d: receipt_id or (action_id, seq) already stored: %w", start+int64(i), ErrDuplicate)
+	m.receipts.list = grow(m.receipts.list, len(headers))
+	if len(headers) == 1 {
+		// One leaf: indexing it is the duplicate check. Nothing can fail
+		// after it, so the index never holds a leaf that is not stored.
+		if h := headers[0]; h.Spec == SpecReceipt && !m.receipts.add(start, h) {
+			return fmt.Errorf("ledger: memstore: append: leaf %d: receipt_id or (action_id, seq) already stored: %w", start, ErrDuplicate)
+		}
+	} else {
+		if i, dup := m.receipts.duplicate(headers); dup {
+			return fmt.Errorf("ledger: memstore: append: leaf %d: receipt_id or (action_id, seq) already stored: %w", start+int64(i), ErrDuplicate)
+		}
+		for i, h := range headers {
+			m.receipts.add(start+int64(i), h)
+		}
 	}
-	m.leaves = append(m.leaves, copied...)
-	m.hashes = append(m.hashes, hashes...)
-	for i, h := range headers {
-		m.receipts.add(start+int64(i), h)
+	m.leaves = grow(m.leaves, len(leaves))
+	for _, leaf := range leaves {
+		m.leaves = append(m.leaves, m.copyLocked(leaf))
 	}
+	m.hashes = append(grow(m.hashes, len(hashes)), hashes...)
 	return nil
 }
 
@@ -131,12 +155,36 @@ func (m *MemStore) ReadHashes(ctx context.Context, indexes []int64) ([]tlog.Hash
 	return out, nil
 }
 
-func totalLen(leaves [][]byte) int {
-	n := 0
-	for _, l := range leaves {
-		n += len(l)
+// copyLocked returns a copy of leaf, carved from the slab when it fits, with
+// its capacity clipped to its length.
+func (m *MemStore) copyLocked(leaf []byte) []byte {
+	switch {
+	case len(leaf) == 0:
+		return []byte{}
+	case len(leaf) > maxSlab/4:
+		return clone(leaf)
 	}
-	return n
+	if len(leaf) > cap(m.slab) {
+		m.slabSize = min(max(2*m.slabSize, minSlab), maxSlab)
+		for m.slabSize < len(leaf) {
+			m.slabSize *= 2
+		}
+		m.slab = make([]byte, 0, m.slabSize)
+	}
+	n := len(leaf)
+	c := append(m.slab[:0:n], leaf...)
+	m.slab = m.slab[n:n]
+	return c
+}
+
+// grow makes room for n more elements of s, doubling the capacity when it
+// must grow, so that a log of N entries copies them O(N) times in all
+// (append grows large slices by only a quarter).
+func grow[T any](s []T, n int) []T {
+	if len(s)+n <= cap(s) {
+		return s
+	}
+	return slices.Grow(s, max(n, len(s)))
 }
 
 // ReceiptByID returns the receipt whose receipt_id is id. It returns an

@@ -1,6 +1,7 @@
 package ledger
 
 import (
+	"bytes"
 	"context"
 	"testing"
 
@@ -108,4 +109,48 @@ func TestMemStoreCancelled(t *testing.T) {
 	size, err := m.Size(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, int64(0), size, "Size() after cancelled Append")
+}
+
+// TestMemStoreLeafCopies appends leaves of many sizes, some larger than a
+// slab and some filling slabs exactly, one and several per Append, and
+// checks that each reads back as appended and that a leaf read back cannot
+// be grown into its neighbour.
+func TestMemStoreLeafCopies(t *testing.T) {
+	ctx := context.Background()
+	m := NewMemStore()
+	var f frontier
+	var want [][]byte
+	sizes := []int{0, 1, 801, minSlab - 802, minSlab, maxSlab / 4, maxSlab/4 + 1, 3 * maxSlab, 100, 7}
+	for round := range 3 {
+		for i, n := range sizes {
+			leaf := make([]byte, n)
+			for j := range leaf {
+				leaf[j] = byte(round*31 + i*7 + j)
+			}
+			batch := [][]byte{leaf}
+			if i%3 == 0 {
+				batch = append(batch, []byte{byte(i)}, make([]byte, n/2))
+			}
+			hs := hashesFor(t, &f, batch)
+			require.NoError(t, m.Append(ctx, int64(len(want)), batch, hs))
+			for _, l := range batch {
+				want = append(want, bytes.Clone(l))
+			}
+			clear(leaf) // the store holds a copy
+		}
+	}
+	got, err := m.ReadLeaves(ctx, 0, len(want))
+	require.NoError(t, err)
+	require.Equal(t, len(want), len(got))
+	for i := range want {
+		require.Equal(t, want[i], got[i], "leaf %d", i)
+		assert.Equal(t, len(got[i]), cap(got[i]), "cap of leaf %d", i)
+	}
+	_ = append(got[1], 0xff) // must not write into leaf 2
+	again, err := m.ReadLeaves(ctx, 2, 1)
+	require.NoError(t, err)
+	assert.Equal(t, want[2], again[0], "leaf 2 after appending to leaf 1")
+	rep, err := Verify(ctx, m, nil)
+	require.NoError(t, err)
+	assert.Equal(t, refRoot(want), rep.Root)
 }

@@ -286,7 +286,7 @@ var (
 			cachedStr("user_id", slotUserID, func(in *Input) string { return in.UserID }),
 			cached("roles", slotRoles, stringList,
 				func(in *Input) bool { return len(in.Roles) > 0 },
-				func(in *Input) ref.Val { return types.NewStringList(types.DefaultTypeAdapter, in.Roles) }),
+				func(in *Input) ref.Val { return stringListOf(in.Roles) }),
 			cached("delegation", slotDelegation, types.NewListType(types.NewObjectType(delegationTypeName)),
 				func(in *Input) bool { return len(in.Delegation) > 0 },
 				delegationList),
@@ -302,7 +302,7 @@ var (
 				name:  "scope",
 				typ:   stringList,
 				isSet: func(d *Delegation) bool { return len(d.Scope) > 0 },
-				get:   func(d *Delegation) ref.Val { return types.NewStringList(types.DefaultTypeAdapter, d.Scope) },
+				get:   func(d *Delegation) ref.Val { return stringListOf(d.Scope) },
 			},
 		},
 	}
@@ -313,7 +313,7 @@ var (
 			cachedStr("id", slotAgentID, func(in *Input) string { return in.AgentID }),
 			cached("capabilities", slotCapabilities, stringList,
 				func(in *Input) bool { return len(in.Capabilities) > 0 },
-				func(in *Input) ref.Val { return types.NewStringList(types.DefaultTypeAdapter, in.Capabilities) }),
+				func(in *Input) ref.Val { return stringListOf(in.Capabilities) }),
 			cachedStr("assurance_level", slotAssurance, func(in *Input) string { return in.AssuranceLevel }),
 		},
 	}
@@ -338,7 +338,26 @@ var (
 	}
 )
 
+// noStrings is the value of an empty list of strings, which every
+// evaluation shares (CEL lists are immutable).
+var noStrings = types.NewStringList(types.DefaultTypeAdapter, []string{})
+
+// stringListOf returns the CEL list of ss.
+func stringListOf(ss []string) ref.Val {
+	if len(ss) == 0 {
+		return noStrings
+	}
+	return types.NewStringList(types.DefaultTypeAdapter, ss)
+}
+
+// noDelegation is principal.delegation of an action without delegation.
+// CEL lists are immutable, so every evaluation shares it.
+var noDelegation = types.NewRefValList(types.DefaultTypeAdapter, []ref.Val{})
+
 func delegationList(in *Input) ref.Val {
+	if len(in.Delegation) == 0 {
+		return noDelegation
+	}
 	vals := make([]ref.Val, len(in.Delegation))
 	for i := range in.Delegation {
 		vals[i] = object[Delegation, delegationKind]{&in.Delegation[i]}

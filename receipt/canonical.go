@@ -454,18 +454,14 @@ func (e *encoder) appendSignature(alg, kid, sig string) {
 // reports false if s is not valid UTF-8.
 func appendString(dst []byte, s string) ([]byte, bool) {
 	const hexDigits = "0123456789abcdef"
+	if !utf8.ValidString(s) {
+		return dst, false
+	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Bytes of multi-byte characters are all >= 0x80: as is.
 		c := s[i]
-		if c >= utf8.RuneSelf {
-			r, n := utf8.DecodeRuneInString(s[i:])
-			if r == utf8.RuneError && n == 1 {
-				return dst, false
-			}
-			i += n
-			continue
-		}
 		if c >= 0x20 && c != '"' && c != '\\' {
 			i++
 			continue
