@@ -138,7 +138,7 @@ type Ledger struct {
 // Ledger.mu.
 type request struct {
 	leaves [][]byte
-	rh     []tlog.Hash // the record hashes of leaves
+	rh     []tlog.Hash   // the record hashes of leaves
 	wake   chan struct{} // receives one signal: the result is set, or lead is set
 	state  requestState
 	lead   bool // chosen to become the next committer
