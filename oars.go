@@ -520,6 +520,14 @@ func (g *Guard) record(ctx context.Context, out *Outcome, r *receipt.Receipt) er
 	return nil
 }
 
+// decided is what decide allocates for the Outcome it returns.
+type decided struct {
+	out     Outcome
+	entries [1]Entry
+	r       receipt.Receipt
+	policy  receipt.PolicyRef
+}
+
 // decide decides a and records its decision receipt. The chain state for
 // the action's next receipts is returned only when withState is set: Do
 // needs it, Decide does not.
@@ -586,7 +594,12 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 		InputDigest: receipt.Digest(canonInput),
 		Mode:        mode,
 	}
-	out := &Outcome{ActionID: a.ID}
+	// The outcome, its entry, the decision receipt and its policy
+	// member live and die together: one allocation.
+	d := new(decided)
+	d.out.ActionID = a.ID
+	d.out.Receipts = d.entries[:0]
+	out := &d.out
 
 	if class, reason := g.checkConnector(a, canonInput); class != "" {
 		return g.denyBeforePolicy(ctx, a, &chainState{base: base}, class, reason)
@@ -614,18 +627,20 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 	}()
 
 	dec, evalErr := set.Evaluate(ctx, in)
-	r := base
+	d.r = base
+	r := &d.r
 	r.ReceiptID = g.cfg.newID()
 	r.Seq = 1
 	r.IssuedAt = now
-	r.Policy = &receipt.PolicyRef{ID: set.ID(), Version: set.Version(), Digest: set.Digest()}
+	d.policy = receipt.PolicyRef{ID: set.ID(), Version: set.Version(), Digest: set.Digest()}
+	r.Policy = &d.policy
 	if evalErr != nil {
 		// Fail closed, and leave a trace of the refusal when possible.
 		r.Status = receipt.StatusDenied
 		r.Mode = receipt.ModeEnforce
 		r.ErrorClass = "policy_error"
 		r.Reasons = []string{"policy evaluation failed"}
-		if err := g.record(ctx, out, &r); err != nil {
+		if err := g.record(ctx, out, r); err != nil {
 			g.cfg.logger.ErrorContext(ctx, "recording policy failure failed",
 				slog.String("action_id", a.ID), slog.Any("error", err))
 		}
@@ -655,12 +670,12 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 			MatchedRules: matchedRuleNames(s.Matched),
 		})
 	}
-	if err := g.record(ctx, out, &r); err != nil {
+	if err := g.record(ctx, out, r); err != nil {
 		return out, nil, err
 	}
 	keep = out.Allowed() || r.Status == receipt.StatusPendingApproval
 	if r.Status == receipt.StatusPendingApproval && r.Mode == receipt.ModeEnforce {
-		g.held(ctx, &r, req)
+		g.held(ctx, r, req)
 	}
 	if !withState {
 		return out, nil, nil

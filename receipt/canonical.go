@@ -448,22 +448,35 @@ func (e *encoder) appendSignature(alg, kid, sig string) {
 	e.raw("}")
 }
 
+// plainASCII reports the bytes a string holds as they are in RFC 8785 form
+// and that need no UTF-8 check: printable ASCII but '"' and '\\'.
+var plainASCII = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
 // appendString appends s as an RFC 8785 JSON string: '"' and '\' escaped,
 // control characters as \b \f \n \r \t or \u00xx (lowercase hex), every
 // other character (including non-ASCII, U+2028/U+2029 and <>&) as is. It
 // reports false if s is not valid UTF-8.
 func appendString(dst []byte, s string) ([]byte, bool) {
 	const hexDigits = "0123456789abcdef"
-	if !utf8.ValidString(s) {
-		return dst, false
-	}
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
-		// Bytes of multi-byte characters are all >= 0x80: as is.
 		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
+		if plainASCII[c] {
 			i++
+			continue
+		}
+		if c >= utf8.RuneSelf {
+			r, n := utf8.DecodeRuneInString(s[i:])
+			if r == utf8.RuneError && n == 1 {
+				return dst, false
+			}
+			i += n
 			continue
 		}
 		dst = append(dst, s[start:i]...)

@@ -258,7 +258,9 @@ func (d *valueDecoder) number() (any, error) {
 // whenever it reports true, the result is what Canonicalize and
 // decodeCanonicalValue give.
 func canonicalizeSimple(data []byte) ([]byte, any, bool) {
-	p := simpleParser{b: data, s: string(data), out: make([]byte, 0, len(data))}
+	// out has room for a copy of the input: sorting the members of an
+	// object uses the spare capacity as scratch space.
+	p := simpleParser{b: data, s: string(data), out: make([]byte, 0, 2*len(data))}
 	p.space()
 	v, ok := p.value(0)
 	if !ok {
@@ -404,8 +406,12 @@ func (p *simpleParser) digits() int {
 // str parses a string and appends its canonical form to out.
 func (p *simpleParser) str() (string, bool) {
 	start := p.i + 1
+	j := start
+	for j < len(p.b) && plainASCII[p.b[j]] {
+		j++
+	}
 	ascii := true
-	for j := start; j < len(p.b); j++ {
+	for ; j < len(p.b); j++ {
 		switch c := p.b[j]; {
 		case c == '"':
 			raw := p.b[start:j]
@@ -562,13 +568,22 @@ func (p *simpleParser) object(depth int) (any, bool) {
 	if !slices.IsSortedFunc(ms, compareMembers) {
 		slices.SortFunc(ms, compareMembers)
 		// Write the members again in order, from a copy.
-		p.scratch = append(p.scratch[:0], p.out[outStart+1:]...)
+		// The copy goes to the spare capacity of out when it fits, beyond
+		// everything written again below (which has the same length).
+		members := p.out[outStart+1:]
+		var tmp []byte
+		if spare := p.out[len(p.out):cap(p.out)]; len(members) <= len(spare) {
+			tmp = append(spare[:0], members...)
+		} else {
+			p.scratch = append(p.scratch[:0], members...)
+			tmp = p.scratch
+		}
 		p.out = p.out[:outStart+1]
 		for k, m := range ms {
 			if k > 0 {
 				p.out = append(p.out, ',')
 			}
-			p.out = append(p.out, p.scratch[m.start-outStart-1:m.end-outStart-1]...)
+			p.out = append(p.out, tmp[m.start-outStart-1:m.end-outStart-1]...)
 		}
 	}
 	m := make(map[string]any, len(ms))

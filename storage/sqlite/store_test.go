@@ -175,6 +175,46 @@ func TestMigrations(t *testing.T) {
 	})
 }
 
+func pageSize(t *testing.T, path string) int {
+	t.Helper()
+	var n int
+	if err := rawDB(t, path).QueryRow("PRAGMA page_size").Scan(&n); err != nil {
+		t.Fatalf("read page_size: %v", err)
+	}
+	return n
+}
+
+// TestPageSize checks that a new database gets 8 KiB pages and that a
+// database created with another page size keeps it and works as before.
+func TestPageSize(t *testing.T) {
+	t.Run("new", func(t *testing.T) {
+		s, path := openTemp(t)
+		appendAll(t, newLedger(t, s), receiptLeaves(0, 3))
+		if got := pageSize(t, path); got != 8192 {
+			t.Errorf("page_size of a new database = %d, want 8192", got)
+		}
+	})
+	t.Run("existing 4096", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "oars.db")
+		rawExec(t, path, "PRAGMA page_size = 4096", "PRAGMA journal_mode = WAL")
+		for round := range 2 {
+			s, err := sqlite.Open(t.Context(), path)
+			if err != nil {
+				t.Fatalf("Open (round %d) = %v", round, err)
+			}
+			l := newLedger(t, s)
+			appendAll(t, l, receiptLeaves(round*3, 3))
+			mustVerify(t, s, int64(round*3+3))
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if got := pageSize(t, path); got != 4096 {
+			t.Errorf("page_size of a database created with 4096 = %d, want 4096", got)
+		}
+	})
+}
+
 func TestCorruptFile(t *testing.T) {
 	valid := func(t *testing.T) []byte {
 		s, path := openTemp(t)
