@@ -86,39 +86,9 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 	if err := req.validate(); err != nil {
 		return err
 	}
-	if !p.InTenant(req.TenantID) {
-		return notFound("tenant not found")
-	}
-	if reason := bindingRefusal(p, &req.actionRequest); reason != "" {
-		// Nothing was claimed: the credential may not report this call.
-		return errorf(http.StatusForbidden, codeForbidden, reason)
-	}
-	id := r.PathValue("id")
-	if checkString(id, true, oars.MaxIDLength) != "" {
-		return notFound("action not found")
-	}
-	entries, err := s.guard.Receipts(r.Context(), id)
-	switch {
-	case errors.Is(err, oars.ErrNotFound):
-		return notFound("action not found")
-	case err != nil:
-		return unavailable("the ledger is unavailable", err)
-	}
-	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
-		return notFound("action not found")
-	}
-	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
-		return errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
-	}
-	a := &oars.Action{
-		ID:        id,
-		TenantID:  req.TenantID,
-		AgentID:   req.AgentID,
-		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
-		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
-		Input:     json.RawMessage(req.Input),
-		Request:   requestMetadata(r, p),
+	id, last, a, err := s.clientCall(r, p, &req.actionRequest)
+	if err != nil {
+		return err
 	}
 	var execErr error
 	var output json.RawMessage
@@ -206,35 +176,9 @@ func (s *server) postClaim(w http.ResponseWriter, r *http.Request, p *identity.P
 	if err := req.validate(); err != nil {
 		return err
 	}
-	if !p.InTenant(req.TenantID) {
-		return notFound("tenant not found")
-	}
-	if reason := bindingRefusal(p, &req); reason != "" {
-		return errorf(http.StatusForbidden, codeForbidden, reason)
-	}
-	id := r.PathValue("id")
-	if checkString(id, true, oars.MaxIDLength) != "" {
-		return notFound("action not found")
-	}
-	entries, err := s.guard.Receipts(r.Context(), id)
-	switch {
-	case errors.Is(err, oars.ErrNotFound):
-		return notFound("action not found")
-	case err != nil:
-		return unavailable("the ledger is unavailable", err)
-	}
-	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
-		return notFound("action not found")
-	}
-	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
-		return errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
-	}
-	a := &oars.Action{
-		ID: id, TenantID: req.TenantID, AgentID: req.AgentID,
-		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
-		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
-		Input:     json.RawMessage(req.Input),
+	id, last, a, err := s.clientCall(r, p, &req)
+	if err != nil {
+		return err
 	}
 	out, err := s.guard.Claim(context.WithoutCancel(r.Context()), id, a)
 	switch {
@@ -259,4 +203,46 @@ func (s *server) postClaim(w http.ResponseWriter, r *http.Request, p *identity.P
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
+}
+
+// clientCall checks the call of a client that runs an action itself
+// (claim and result): the tenant, the credential's binding, the action's
+// visibility and that the server does not execute the tool itself. It
+// returns the action id, its last receipt and the call as an action.
+func (s *server) clientCall(r *http.Request, p *identity.Principal, req *actionRequest) (string, *receipt.Receipt, *oars.Action, error) {
+	if !p.InTenant(req.TenantID) {
+		return "", nil, nil, notFound("tenant not found")
+	}
+	if reason := bindingRefusal(p, req); reason != "" {
+		// Nothing is recorded: the credential may not make this call.
+		return "", nil, nil, errorf(http.StatusForbidden, codeForbidden, reason)
+	}
+	id := r.PathValue("id")
+	if checkString(id, true, oars.MaxIDLength) != "" {
+		return "", nil, nil, notFound("action not found")
+	}
+	entries, err := s.guard.Receipts(r.Context(), id)
+	switch {
+	case errors.Is(err, oars.ErrNotFound):
+		return "", nil, nil, notFound("action not found")
+	case err != nil:
+		return "", nil, nil, unavailable("the ledger is unavailable", err)
+	}
+	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
+	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
+		return "", nil, nil, notFound("action not found")
+	}
+	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
+		return "", nil, nil, errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
+	}
+	a := &oars.Action{
+		ID:        id,
+		TenantID:  req.TenantID,
+		AgentID:   req.AgentID,
+		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
+		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
+		Input:     json.RawMessage(req.Input),
+		Request:   requestMetadata(r, p),
+	}
+	return id, last, a, nil
 }
