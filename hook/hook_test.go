@@ -18,7 +18,7 @@ import (
 // claudeEvent returns a Claude Code (or Codex) event for a Bash command.
 func claudeEvent(name, command, toolUseID string) string {
 	b, _ := json.Marshal(map[string]any{
-		"session_id": "sess-1", "cwd": "/work", "hook_event_name": name,
+		"session_id": "sess-1", "cwd": "/home/dev/project", "hook_event_name": name,
 		"tool_name": "Bash", "tool_input": map[string]any{"command": command}, "tool_use_id": toolUseID,
 	})
 	return string(b)
@@ -301,7 +301,7 @@ func TestActionOptions(t *testing.T) {
 	assert.Equal(t, "alice", a.Principal.UserID)
 	assert.Equal(t, map[string]string{
 		"agent": "claude-code", "event": "PreToolUse", "session_id": "sess-1", "tool_use_id": "toolu_1",
-		"tool_name": "Bash", "cwd": "/work", "ip": "10.0.0.1",
+		"tool_name": "Bash", "cwd": "/home/dev/project", "ip": "10.0.0.1",
 	}, a.Request)
 	assert.NotEmpty(t, a.IdempotencyKey)
 

@@ -55,7 +55,7 @@ version: "1"
 default: deny
 rules:
   - id: read-project
-    when: action.tool_id == "files" && action.operation == "read_file" && action.target.startsWith("/work/")
+    when: action.tool_id == "files" && action.operation == "read_file" && action.target.startsWith("/srv/project/")
     effect: allow
     reason: reading the project is fine
 `
@@ -92,10 +92,10 @@ func TestMCPWrap(t *testing.T) {
 	}
 	assert.Equal(t, []string{"read_file"}, names, "delete_file can never be allowed: hidden")
 
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/work/main.go"}})
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
 	assert.False(t, res.IsError)
-	assert.Equal(t, "read /work/main.go", res.Content[0].(*sdk.TextContent).Text)
+	assert.Equal(t, "read /srv/project/main.go", res.Content[0].(*sdk.TextContent).Text)
 	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/etc/passwd"}})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, "denied by target")
@@ -209,15 +209,15 @@ func TestMCPWrapRemote(t *testing.T) {
 	}
 	assert.ElementsMatch(t, []string{"read_file", "delete_file"}, names, "the server's policies are not read here: every tool is listed")
 
-	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/work/main.go"}})
+	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
 	assert.False(t, res.IsError, stderr.String())
-	assert.Equal(t, "read /work/main.go", res.Content[0].(*sdk.TextContent).Text)
+	assert.Equal(t, "read /srv/project/main.go", res.Content[0].(*sdk.TextContent).Text)
 	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/etc/passwd"}})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, "denied by target")
 	assert.Contains(t, res.Content[0].(*sdk.TextContent).Text, "OARS denied this call")
-	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "delete_file", Arguments: map[string]any{"path": "/work/main.go"}})
+	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "delete_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, "denied by the default")
 	require.NoError(t, cs.Close())
@@ -237,7 +237,7 @@ func TestMCPWrapRemote(t *testing.T) {
 		return out
 	}
 	read, passwd, del := byAction[order[0]][0], byAction[order[1]][0], byAction[order[2]][0]
-	assert.Equal(t, receipt.Resource{ToolID: "files", Operation: "read_file", Target: "/work/main.go"}, read.Resource)
+	assert.Equal(t, receipt.Resource{ToolID: "files", Operation: "read_file", Target: "/srv/project/main.go"}, read.Resource)
 	assert.Equal(t, "acme", read.TenantID)
 	assert.Equal(t, "mcp-client", read.AgentID)
 	assert.Equal(t, "alice", read.Principal.UserID)

@@ -58,7 +58,7 @@ var scopedAuth = identity.AuthenticatorFunc(func(_ context.Context, r *http.Requ
 
 func bashEvent(name, command, toolUseID string) string {
 	b, _ := json.Marshal(map[string]any{
-		"session_id": "sess-1", "cwd": "/work", "hook_event_name": name,
+		"session_id": "sess-1", "cwd": "/home/dev/project", "hook_event_name": name,
 		"tool_name": "Bash", "tool_input": map[string]any{"command": command}, "tool_use_id": toolUseID,
 	})
 	return string(b)
