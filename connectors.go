@@ -97,11 +97,11 @@ func (g *Guard) connectorExec(attempt int) execFn {
 
 // checkConnector returns the denied receipt's error class and reason if
 // the Guard has connectors and they refuse a, or "" when a may proceed.
-func (g *Guard) checkConnector(a *Action, canonInput []byte) (class, reason string) {
+func (g *Guard) checkConnector(a *Action, input any) (class, reason string) {
 	if g.cfg.connectors == nil {
 		return "", ""
 	}
-	err := g.cfg.connectors.Check(a.Resource.ToolID, a.Resource.Operation, canonInput)
+	err := g.cfg.connectors.CheckValue(a.Resource.ToolID, a.Resource.Operation, input)
 	switch {
 	case err == nil:
 		return "", ""

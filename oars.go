@@ -601,7 +601,7 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 	d.out.Receipts = d.entries[:0]
 	out := &d.out
 
-	if class, reason := g.checkConnector(a, canonInput); class != "" {
+	if class, reason := g.checkConnector(a, decoded); class != "" {
 		return g.denyBeforePolicy(ctx, a, &chainState{base: base}, class, reason)
 	}
 	passport, reasons, err := g.checkPassport(ctx, a, in)

@@ -304,13 +304,35 @@ func (r *Registry) Check(toolID, op string, input json.RawMessage) error {
 	return o.validate(input)
 }
 
+// CheckValue is [Registry.Check] for an input already decoded the way
+// encoding/json decodes into an any (nil for no input): the Guard, which
+// has decoded it, does not decode it again.
+func (r *Registry) CheckValue(toolID, op string, input any) error {
+	t, err := r.Tool(toolID)
+	if err != nil {
+		return err
+	}
+	o, ok := t.ops[op]
+	if !ok {
+		return fmt.Errorf("%w: tool %q has no operation %q", ErrUnknownOperation, toolID, op)
+	}
+	return o.validateValue(input)
+}
+
 func (o *operation) validate(input json.RawMessage) error {
 	if len(input) == 0 {
-		input = json.RawMessage("{}")
+		return o.validateValue(nil)
 	}
 	var v any
 	if err := json.Unmarshal(input, &v); err != nil {
 		return fmt.Errorf("%w: not JSON", ErrInvalidInput)
+	}
+	return o.validateValue(v)
+}
+
+func (o *operation) validateValue(v any) error {
+	if v == nil {
+		v = map[string]any{}
 	}
 	if _, ok := v.(map[string]any); !ok {
 		return fmt.Errorf("%w: input is not an object", ErrInvalidInput)
