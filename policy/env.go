@@ -447,6 +447,9 @@ var environment = sync.OnceValues(func() (*cel.Env, error) {
 type activation struct {
 	in    *Input
 	cache [numSlots]ref.Val
+	// bounded reports withinSizeHints(in): rules may run their fast
+	// programs.
+	bounded bool
 }
 
 var _ interpreter.Activation = (*activation)(nil)

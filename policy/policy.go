@@ -141,6 +141,11 @@ type compiledRule struct {
 	reason   string
 	approval *Approval
 	prg      cel.Program
+	// fast, when set, is prg without runtime cost tracking, for inputs
+	// within the size hints (see boundedSizes): the static cost estimate
+	// under those hints is within MaxEvalCost, so tracking could not change
+	// the outcome of an evaluation of such an input.
+	fast cel.Program
 	// loops reports whether the expression has a comprehension; only those
 	// can run long enough to need in-evaluation cancellation checks.
 	loops bool
@@ -465,13 +470,25 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 	// out. Expressions whose cost depends on the size of the input (string
 	// functions, `in` over a list, comprehensions) have no useful static
 	// bound and are always tracked.
+	//
+	// Many of the others (`"support" in principal.roles`, say) are bounded
+	// once the sizes of the Guard's own fields are: for them a second,
+	// untracked program runs when the input is within the size hints
+	// (boundedSizes, withinSizeHints), and the tracked one otherwise.
+	var fast cel.Program
 	if est, err := env.EstimateCost(checked, noSizeHints{}); err != nil || est.Max > MaxEvalCost {
+		if est, err := env.EstimateCost(checked, boundedSizes{}); err == nil && est.Max <= MaxEvalCost {
+			if fast, err = env.Program(checked, opts...); err != nil {
+				return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
+			}
+		}
 		opts = append(opts, cel.CostLimit(MaxEvalCost))
 	}
 	prg, err := env.Program(checked, opts...)
 	if err != nil {
 		return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 	}
+	cr.fast = fast
 	cr.prg, cr.loops, cr.caps, cr.usesInput = prg, loops, caps, usesInput
 	if usesInput || cr.usesTarget {
 		popts := append([]cel.ProgramOption{cel.EvalOptions(cel.OptPartialEval), cel.CostLimit(MaxEvalCost)}, opts[1:]...)
@@ -529,6 +546,54 @@ func (noSizeHints) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNod
 }
 
 func (noSizeHints) EstimateSize(cost.AstNode) *cost.SizeEstimate { return nil }
+
+// sizeHintMax is the size boundedSizes assumes, at most, for each field it
+// knows: bytes of a string (at least its code points, which CEL counts),
+// entries of a list or map.
+const sizeHintMax = 1024
+
+// hintedFields are the fields of the Guard's own variables whose sizes
+// boundedSizes bounds by sizeHintMax, and withinSizeHints checks.
+var hintedFields = map[string]bool{
+	"action.tool_id":        true,
+	"action.operation":      true,
+	"action.target":         true,
+	"principal.user_id":     true,
+	"principal.roles":       true,
+	"principal.delegation":  true,
+	"agent.id":              true,
+	"agent.capabilities":    true,
+	"agent.assurance_level": true,
+	"tenant.id":             true,
+	"context.request":       true,
+}
+
+// boundedSizes is a cost.Estimator that assumes every field of
+// hintedFields holds at most sizeHintMax bytes or entries; everything else
+// (input, list elements, delegation hops) stays unbounded. An estimate made
+// with it holds only for inputs that withinSizeHints accepts.
+type boundedSizes struct{}
+
+func (boundedSizes) EstimateCallCost(string, string, *cost.AstNode, []cost.AstNode) *cost.CallEstimate {
+	return nil
+}
+
+func (boundedSizes) EstimateSize(n cost.AstNode) *cost.SizeEstimate {
+	if p := n.Path(); len(p) == 2 && hintedFields[p[0]+"."+p[1]] {
+		return &cost.SizeEstimate{Min: 0, Max: sizeHintMax}
+	}
+	return nil
+}
+
+// withinSizeHints reports whether every field of in that hintedFields names
+// is within sizeHintMax, so that estimates made with boundedSizes hold.
+func withinSizeHints(in *Input) bool {
+	const m = sizeHintMax
+	return len(in.ToolID) <= m && len(in.Operation) <= m && len(in.Target) <= m &&
+		len(in.UserID) <= m && len(in.Roles) <= m && len(in.Delegation) <= m &&
+		len(in.AgentID) <= m && len(in.Capabilities) <= m && len(in.AssuranceLevel) <= m &&
+		len(in.TenantID) <= m && len(in.Request) <= m
+}
 
 // exprError converts cel-go issues to an ExprError at the first problem.
 func exprError(iss *cel.Issues) *ExprError {

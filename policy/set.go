@@ -245,7 +245,7 @@ func (s *Set) Evaluate(ctx context.Context, in *Input) (*Decision, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("policy: evaluate: %w", err)
 	}
-	act := &activation{in: in}
+	act := &activation{in: in, bounded: withinSizeHints(in)}
 	d := &Decision{}
 	type result struct {
 		c          *compiled
@@ -389,12 +389,16 @@ func (r *compiledRule) eval(ctx context.Context, act *activation) (bool, error) 
 	// Without comprehensions an expression's work is bounded by its size
 	// (and the cost limit), and cel-go only checks for interruption inside
 	// comprehensions anyway, so the cheaper Eval is equivalent there.
+	prg := r.prg
+	if r.fast != nil && act.bounded {
+		prg = r.fast
+	}
 	var err error
 	var out any
 	if r.loops {
-		out, _, err = r.prg.ContextEval(ctx, act)
+		out, _, err = prg.ContextEval(ctx, act)
 	} else {
-		out, _, err = r.prg.Eval(act)
+		out, _, err = prg.Eval(act)
 	}
 	if err != nil {
 		var cancelled interpreter.EvalCancelledError
