@@ -179,3 +179,41 @@ func BenchmarkGuardDecideParallel(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkGuardDecideVsSign measures the ratio the target is about on a
+// shared machine whose speed drifts: it alternates blocks of 256
+// BenchmarkEd25519Sign operations and 256 BenchmarkGuardDecide operations
+// (long enough for each to run with its own working set in cache, short
+// enough that both see the same machine) and reports the time per op of
+// each and decide/sign, the ratio the target bounds at 1.5.
+func BenchmarkGuardDecideVsSign(b *testing.B) {
+	f := newFixture(b, nil, []string{benchPolicy})
+	ctx := context.Background()
+	key := ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize))
+	msg := make([]byte, 1024)
+	const block = 256
+	var sign, decide time.Duration
+	var n int
+	for b.Loop() {
+		t0 := time.Now()
+		for range block {
+			ed25519.Sign(key, msg)
+		}
+		t1 := time.Now()
+		for range block {
+			out, err := f.guard.Decide(ctx, benchAction())
+			if err != nil {
+				b.Fatal(err)
+			}
+			if out.Status != receipt.StatusAllowed {
+				b.Fatalf("status = %s, want allowed", out.Status)
+			}
+		}
+		sign += t1.Sub(t0)
+		decide += time.Since(t1)
+		n += block
+	}
+	b.ReportMetric(float64(sign.Nanoseconds())/float64(n), "sign-ns/op")
+	b.ReportMetric(float64(decide.Nanoseconds())/float64(n), "decide-ns/op")
+	b.ReportMetric(float64(decide)/float64(sign), "decide/sign")
+}
