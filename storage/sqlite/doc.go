@@ -95,6 +95,22 @@
 // journal_size_limit cuts a WAL that grew past 64 MB (say, while a long read
 // held checkpoints back) back to that size when it starts over.
 //
+// # Throughput
+//
+// One connection writes, so appends are bounded by the CPU time of one
+// transaction, not by the disk: with many concurrent appenders, group
+// commit puts a few dozen leaves in each transaction and the fsync is a
+// small part of it. The pure-Go driver spends 20 to 25 µs of CPU per ~1 KB
+// receipt row with its indexes (the unique receipt_id and (action_id, seq)
+// indexes the duplicate check needs and the listing index), about twice
+// what a bare two-column row costs. On a 2-core virtual machine that comes
+// to some 30,000 durable appends per second from 64 appenders, against
+// some 4,000 from one appender waiting for each of its own. The
+// package's benchmarks measure both on your disk, and BenchmarkSQLiteFloor
+// measures what the driver allows with no OARS code:
+//
+//	go test ./storage/sqlite -run '^$' -bench . -benchtime=3s
+//
 // # Consistency checks
 //
 // Reads never return a shortened log. [Store.Size] cross-checks meta.size
