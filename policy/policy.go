@@ -439,7 +439,7 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 			"must be a bool expression, got %s (compare explicitly, e.g. input.flag == true)",
 			checked.OutputType())}
 	}
-	loops, usesInput := false, false
+	loops, usesInput, shadows := false, false, false
 	var caps []string
 	ast.PostOrderVisit(checked.NativeRep().Expr(), ast.NewExprVisitor(func(e ast.Expr) {
 		switch e.Kind() {
@@ -454,6 +454,12 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 			}
 		case ast.ComprehensionKind:
 			loops = true
+			c := e.AsComprehension()
+			for _, v := range []string{c.IterVar(), c.IterVar2(), c.AccuVar()} {
+				if topLevelVars[v] {
+					shadows = true
+				}
+			}
 		case ast.CallKind:
 			if c, ok := capabilityTest(e); ok && !slices.Contains(caps, c) {
 				caps = append(caps, c)
@@ -477,7 +483,10 @@ func compileWhen(env *cel.Env, when string, cr *compiledRule) error {
 	// (boundedSizes, withinSizeHints), and the tracked one otherwise.
 	var fast cel.Program
 	if est, err := env.EstimateCost(checked, noSizeHints{}); err != nil || est.Max > MaxEvalCost {
-		if est, err := env.EstimateCost(checked, boundedSizes{}); err == nil && est.Max <= MaxEvalCost {
+		// A loop variable named like a top-level variable would make a
+		// path such as action.target name loop data, which the hints do
+		// not bound.
+		if est, err := env.EstimateCost(checked, boundedSizes{}); !shadows && err == nil && est.Max <= MaxEvalCost {
 			if fast, err = env.Program(checked, opts...); err != nil {
 				return &ExprError{Line: 1, Column: 1, Msg: err.Error()}
 			}
@@ -551,6 +560,11 @@ func (noSizeHints) EstimateSize(cost.AstNode) *cost.SizeEstimate { return nil }
 // knows: bytes of a string (at least its code points, which CEL counts),
 // entries of a list or map.
 const sizeHintMax = 1024
+
+// topLevelVars are the variables every expression may use.
+var topLevelVars = map[string]bool{
+	"action": true, "input": true, "principal": true, "agent": true, "tenant": true, "context": true,
+}
 
 // hintedFields are the fields of the Guard's own variables whose sizes
 // boundedSizes bounds by sizeHintMax, and withinSizeHints checks.

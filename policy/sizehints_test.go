@@ -25,6 +25,10 @@ func TestSizeHintPrograms(t *testing.T) {
 		{`principal.roles.exists(r, r.contains("x"))`, false}, // list elements are unbounded
 		{`input.note.contains("x")`, false},                   // input is never bounded
 		{`principal.roles.all(a, principal.roles.all(b, true))`, false},
+		// A loop variable that shadows a top-level one could make a hinted
+		// path name loop data: never hinted.
+		{`principal.roles.exists(action, action == "x")`, false},
+		{`principal.roles.exists(principal, principal == "x")`, false},
 	} {
 		t.Run(tc.when, func(t *testing.T) {
 			p := mustParse(t, fmt.Sprintf("id: p\nversion: \"1\"\nrules:\n  - id: r\n    when: %q\n    effect: allow\n    reason: ok\n", tc.when))
