@@ -44,13 +44,14 @@ func (f *frontier) ReadHashes(indexes []int64) ([]tlog.Hash, error) {
 	return out, nil
 }
 
-// extend appends leaves to f and returns the stored hashes they add, which
-// belong at storage indexes from tlog.StoredHashIndex(0, old size) on.
-func (f *frontier) extend(leaves [][]byte) ([]tlog.Hash, error) {
-	end := f.size + int64(len(leaves))
+// extend appends to f the leaves whose record hashes (tlog.RecordHash) are
+// rh and returns the stored hashes they add, which belong at storage
+// indexes from tlog.StoredHashIndex(0, old size) on.
+func (f *frontier) extend(rh []tlog.Hash) ([]tlog.Hash, error) {
+	end := f.size + int64(len(rh))
 	out := make([]tlog.Hash, 0, tlog.StoredHashCount(end)-tlog.StoredHashIndex(0, f.size))
-	for _, leaf := range leaves {
-		hs, err := tlog.StoredHashesForRecordHash(f.size, tlog.RecordHash(leaf), f)
+	for _, h := range rh {
+		hs, err := tlog.StoredHashesForRecordHash(f.size, h, f)
 		if err != nil {
 			return nil, err
 		}
@@ -58,6 +59,15 @@ func (f *frontier) extend(leaves [][]byte) ([]tlog.Hash, error) {
 		f.push(hs)
 	}
 	return out, nil
+}
+
+// recordHashes returns the record hashes (tlog.RecordHash) of leaves.
+func recordHashes(leaves [][]byte) []tlog.Hash {
+	rh := make([]tlog.Hash, len(leaves))
+	for i, leaf := range leaves {
+		rh[i] = tlog.RecordHash(leaf)
+	}
+	return rh
 }
 
 // push records that leaf f.size was added with stored hashes hs, as returned

@@ -237,10 +237,7 @@ func (l *Ledger) AppendBatch(ctx context.Context, leaves [][]byte) (first int64,
 	if len(leaves) == 1 {
 		one[0] = tlog.RecordHash(leaves[0])
 	} else {
-		rh = make([]tlog.Hash, len(leaves))
-		for i, leaf := range leaves {
-			rh[i] = tlog.RecordHash(leaf)
-		}
+		rh = recordHashes(leaves)
 	}
 	l.mu.Lock()
 	if !l.committing {
@@ -395,11 +392,7 @@ type result struct {
 // commitAlone writes the leaves of one caller to the store, as commit does
 // for a batch of one request. Only the active committer calls it.
 func (l *Ledger) commitAlone(ctx context.Context, leaves [][]byte, rh []tlog.Hash) (int64, error) {
-	ctx = withoutCancel(ctx)
-	start, refused, err := l.write(ctx, leaves, rh, 1)
-	if err != nil && refused && l.landed(ctx, start, leaves) {
-		err = nil
-	}
+	start, _, err := l.write(withoutCancel(ctx), leaves, rh, 1)
 	if err != nil {
 		return 0, err
 	}
@@ -439,9 +432,6 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 		}
 	}
 	start, refused, err := l.write(ctx, leaves, rh, len(batch))
-	if err != nil && refused && l.landed(ctx, start, leaves) {
-		err = nil
-	}
 	if err == nil || !refused || len(batch) == 1 {
 		next := start
 		for i, b := range batch {
@@ -457,10 +447,7 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 	l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: store refused a batch, retrying each caller's leaves alone",
 		slog.Int("callers", len(batch)))
 	for i, b := range batch {
-		start, refused, err := l.write(ctx, b.leaves, b.rh, 1)
-		if err != nil && refused && l.landed(ctx, start, b.leaves) {
-			err = nil
-		}
+		start, _, err := l.write(ctx, b.leaves, b.rh, 1)
 		if err != nil {
 			start = 0
 		}
@@ -469,10 +456,12 @@ func (l *Ledger) commit(ctx context.Context, batch []*request) []result {
 	return results
 }
 
-// write writes leaves to the store at the end of the log, retrying on
-// conflicts, and returns the index of the first. On error, refused reports
-// whether the store's Append failed with an error other than a conflict,
-// start then being where it tried to write.
+// write writes leaves, whose record hashes are rh, to the store at the end
+// of the log, retrying on conflicts, and returns the index of the first.
+// When the store's Append fails with an error other than a conflict, write
+// checks whether the leaves landed after all (see [Ledger.landed]) and
+// succeeds if so; otherwise refused reports that case, start then being
+// where it tried to write.
 func (l *Ledger) write(ctx context.Context, leaves [][]byte, rh []tlog.Hash, callers int) (start int64, refused bool, err error) {
 	for attempt := 0; ; attempt++ {
 		if !l.frontValid {
@@ -483,7 +472,7 @@ func (l *Ledger) write(ctx context.Context, leaves [][]byte, rh []tlog.Hash, cal
 		// Extend the frontier in place: if anything fails below, it is
 		// marked invalid and reloaded from the store before the next write.
 		start := l.front.size
-		hashes, err := l.front.extendHashed(rh)
+		hashes, err := l.front.extend(rh)
 		if err != nil {
 			l.frontValid = false
 			return 0, false, fmt.Errorf("ledger: append: %w", err)
@@ -506,6 +495,9 @@ func (l *Ledger) write(ctx context.Context, leaves [][]byte, rh []tlog.Hash, cal
 		if !errors.Is(err, ErrConflict) {
 			l.cfg.logger.LogAttrs(ctx, slog.LevelError, "ledger: store append failed",
 				slog.Int64("start", start), slog.Int("leaves", len(leaves)), slog.Any("error", err))
+			if l.landed(ctx, start, leaves) {
+				return start, false, nil
+			}
 			return start, true, fmt.Errorf("ledger: append: store: %w", err)
 		}
 		if attempt >= l.cfg.conflictRetries {
@@ -516,22 +508,6 @@ func (l *Ledger) write(ctx context.Context, leaves [][]byte, rh []tlog.Hash, cal
 		l.cfg.logger.LogAttrs(ctx, slog.LevelWarn, "ledger: append conflict, retrying",
 			slog.Int64("start", start), slog.Int("attempt", attempt+1))
 	}
-}
-
-// extendHashed is extend for leaves whose record hashes (tlog.RecordHash)
-// are rh, computed beforehand.
-func (f *frontier) extendHashed(rh []tlog.Hash) ([]tlog.Hash, error) {
-	end := f.size + int64(len(rh))
-	out := make([]tlog.Hash, 0, tlog.StoredHashCount(end)-tlog.StoredHashIndex(0, f.size))
-	for _, h := range rh {
-		hs, err := tlog.StoredHashesForRecordHash(f.size, h, f)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, hs...)
-		f.push(hs)
-	}
-	return out, nil
 }
 
 // landed reports whether leaves are in the store at start, as they are

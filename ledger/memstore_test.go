@@ -14,7 +14,7 @@ import (
 // has the given frontier.
 func hashesFor(t *testing.T, f *frontier, leaves [][]byte) []tlog.Hash {
 	t.Helper()
-	hs, err := f.extend(leaves)
+	hs, err := f.extend(recordHashes(leaves))
 	require.NoError(t, err)
 	return hs
 }
@@ -99,7 +99,7 @@ func TestMemStoreCancelled(t *testing.T) {
 	assert.ErrorIs(t, err, context.Canceled, "Size")
 	var f frontier
 	leaves := [][]byte{[]byte("a")}
-	hs, ferr := f.extend(leaves)
+	hs, ferr := f.extend(recordHashes(leaves))
 	require.NoError(t, ferr)
 	assert.ErrorIs(t, m.Append(ctx, 0, leaves, hs), context.Canceled, "Append")
 	_, err = m.ReadLeaves(ctx, 0, 0)

@@ -1,6 +1,7 @@
 package receipt
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -38,215 +39,16 @@ func CanonicalizeValue(data []byte) (canonical []byte, value any, err error) {
 var errNotCanonical = errors.New("internal error: not canonical JSON")
 
 // decodeCanonicalValue decodes JSON in the canonical form Canonicalize
-// writes: no whitespace, strings escaped only as RFC 8785 escapes them,
-// valid UTF-8, no duplicate keys, at most MaxDepth levels. Strings without
-// escapes share one copy of the input.
+// writes. Canonical JSON is always in the form canonicalizeSimple takes
+// (raw UTF-8 rather than surrogate escapes, finite numbers, no duplicate
+// keys, at most MaxDepth levels), and is its own canonical form: anything
+// else is rejected.
 func decodeCanonicalValue(canonical []byte) (any, error) {
-	d := valueDecoder{b: canonical, s: string(canonical)}
-	v, err := d.value(0)
-	if err != nil {
-		return nil, err
-	}
-	if d.i != len(d.b) {
+	out, v, ok := canonicalizeSimple(canonical)
+	if !ok || !bytes.Equal(out, canonical) {
 		return nil, errNotCanonical
 	}
 	return v, nil
-}
-
-type valueDecoder struct {
-	b []byte
-	s string // b as a string, for substrings without copies
-	i int
-}
-
-func (d *valueDecoder) value(depth int) (any, error) {
-	if d.i >= len(d.b) || depth > MaxDepth {
-		return nil, errNotCanonical
-	}
-	switch c := d.b[d.i]; c {
-	case '{':
-		return d.object(depth + 1)
-	case '[':
-		return d.array(depth + 1)
-	case '"':
-		return d.str()
-	case 't':
-		return true, d.literal("true")
-	case 'f':
-		return false, d.literal("false")
-	case 'n':
-		return nil, d.literal("null")
-	default:
-		return d.number()
-	}
-}
-
-func (d *valueDecoder) literal(lit string) error {
-	if len(d.s)-d.i < len(lit) || d.s[d.i:d.i+len(lit)] != lit {
-		return errNotCanonical
-	}
-	d.i += len(lit)
-	return nil
-}
-
-func (d *valueDecoder) object(depth int) (any, error) {
-	d.i++ // '{'
-	m := make(map[string]any)
-	if d.i < len(d.b) && d.b[d.i] == '}' {
-		d.i++
-		return m, nil
-	}
-	for {
-		if d.i >= len(d.b) || d.b[d.i] != '"' {
-			return nil, errNotCanonical
-		}
-		k, err := d.str()
-		if err != nil {
-			return nil, err
-		}
-		if d.i >= len(d.b) || d.b[d.i] != ':' {
-			return nil, errNotCanonical
-		}
-		d.i++
-		v, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		if _, dup := m[k]; dup {
-			return nil, errNotCanonical
-		}
-		m[k] = v
-		if d.i >= len(d.b) {
-			return nil, errNotCanonical
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case '}':
-			d.i++
-			return m, nil
-		default:
-			return nil, errNotCanonical
-		}
-	}
-}
-
-func (d *valueDecoder) array(depth int) (any, error) {
-	d.i++ // '['
-	a := []any{}
-	if d.i < len(d.b) && d.b[d.i] == ']' {
-		d.i++
-		return a, nil
-	}
-	for {
-		v, err := d.value(depth)
-		if err != nil {
-			return nil, err
-		}
-		a = append(a, v)
-		if d.i >= len(d.b) {
-			return nil, errNotCanonical
-		}
-		switch d.b[d.i] {
-		case ',':
-			d.i++
-		case ']':
-			d.i++
-			return a, nil
-		default:
-			return nil, errNotCanonical
-		}
-	}
-}
-
-// str decodes the string at d.i, which is a quote.
-func (d *valueDecoder) str() (string, error) {
-	start := d.i + 1
-	for j := start; j < len(d.b); j++ {
-		switch c := d.b[j]; {
-		case c == '"':
-			d.i = j + 1
-			return d.s[start:j], nil
-		case c == '\\':
-			return d.escapedStr(start, j)
-		case c < 0x20:
-			return "", errNotCanonical
-		}
-	}
-	return "", errNotCanonical
-}
-
-// escapedStr decodes the string starting at start whose first escape is
-// at j.
-func (d *valueDecoder) escapedStr(start, j int) (string, error) {
-	out := append(make([]byte, 0, 2*(j-start)+16), d.b[start:j]...)
-	for j < len(d.b) {
-		c := d.b[j]
-		switch {
-		case c == '"':
-			d.i = j + 1
-			return string(out), nil
-		case c < 0x20:
-			return "", errNotCanonical
-		case c != '\\':
-			out = append(out, c)
-			j++
-			continue
-		}
-		if j+1 >= len(d.b) {
-			return "", errNotCanonical
-		}
-		switch d.b[j+1] {
-		case '"', '\\':
-			out = append(out, d.b[j+1])
-		case 'b':
-			out = append(out, '\b')
-		case 'f':
-			out = append(out, '\f')
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'u':
-			// RFC 8785 escapes only the other control characters, as
-			// \u00xx.
-			if j+6 > len(d.b) || d.s[j+2:j+4] != "00" {
-				return "", errNotCanonical
-			}
-			n, err := strconv.ParseUint(d.s[j+4:j+6], 16, 8)
-			if err != nil || n >= 0x20 {
-				return "", errNotCanonical
-			}
-			out = append(out, byte(n))
-			j += 6
-			continue
-		default:
-			return "", errNotCanonical
-		}
-		j += 2
-	}
-	return "", errNotCanonical
-}
-
-func (d *valueDecoder) number() (any, error) {
-	start := d.i
-	for d.i < len(d.b) {
-		c := d.b[d.i]
-		if !('0' <= c && c <= '9' || c == '-' || c == '+' || c == '.' || c == 'e' || c == 'E') {
-			break
-		}
-		d.i++
-	}
-	if d.i == start {
-		return nil, errNotCanonical
-	}
-	f, err := strconv.ParseFloat(d.s[start:d.i], 64)
-	if err != nil {
-		return nil, errNotCanonical
-	}
-	return f, nil
 }
 
 // canonicalizeSimple canonicalizes and decodes data in one pass when it is
@@ -300,6 +102,27 @@ func (p *simpleParser) space() {
 			return
 		}
 	}
+}
+
+// next reads what follows a member of an object or an element of an
+// array: a comma, written to out (more is true), or the closing byte end,
+// not written. ok is false for anything else.
+func (p *simpleParser) next(end byte) (more, ok bool) {
+	p.space()
+	if p.i >= len(p.b) {
+		return false, false
+	}
+	switch p.b[p.i] {
+	case ',':
+		p.i++
+		p.out = append(p.out, ',')
+		p.space()
+		return true, true
+	case end:
+		p.i++
+		return false, true
+	}
+	return false, false
 }
 
 func (p *simpleParser) value(depth int) (any, bool) {
@@ -550,20 +373,11 @@ func (p *simpleParser) object(depth int) (any, bool) {
 			return nil, false
 		}
 		ms = append(ms, simpleMember{name: name, value: v, start: mstart, end: len(p.out)})
-		p.space()
-		if p.i >= len(p.b) {
+		if more, ok := p.next('}'); !ok {
 			return nil, false
-		}
-		if p.b[p.i] == '}' {
-			p.i++
+		} else if !more {
 			break
 		}
-		if p.b[p.i] != ',' {
-			return nil, false
-		}
-		p.i++
-		p.out = append(p.out, ',')
-		p.space()
 	}
 	if !slices.IsSortedFunc(ms, compareMembers) {
 		slices.SortFunc(ms, compareMembers)
@@ -657,20 +471,11 @@ func (p *simpleParser) array(depth int) (any, bool) {
 			return nil, false
 		}
 		elems = append(elems, v)
-		p.space()
-		if p.i >= len(p.b) {
+		if more, ok := p.next(']'); !ok {
 			return nil, false
-		}
-		if p.b[p.i] == ']' {
-			p.i++
+		} else if !more {
 			break
 		}
-		if p.b[p.i] != ',' {
-			return nil, false
-		}
-		p.i++
-		p.out = append(p.out, ',')
-		p.space()
 	}
 	p.out = append(p.out, ']')
 	return slices.Clone(elems), true
