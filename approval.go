@@ -585,7 +585,7 @@ func (g *Guard) Complete(ctx context.Context, actionID string, a *Action, output
 	fn := func(context.Context, *Action) (json.RawMessage, evidence, error) {
 		return output, evidence{upstreamStatus: connector.UpstreamStatusOf(execErr)}, execErr
 	}
-	return g.run(ctx, out, a, fn, &chainState{base: *last.Receipt, seq: last.Receipt.Seq, digest: receipt.Digest(last.Bytes)})
+	return g.run(ctx, out, a, fn, stateAfter(last))
 }
 
 // ErrNotClaimed is returned by [Guard.Complete] for an action whose
@@ -614,15 +614,7 @@ func (g *Guard) checkCall(actionID string, a *Action) (string, error) {
 	if err := g.validate(a); err != nil {
 		return "", err
 	}
-	input := a.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	digest, err := receipt.DigestJSON(input)
-	if err != nil {
-		return "", fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
-	}
-	return digest, nil
+	return inputDigest(a.Input)
 }
 
 // claim records the executing receipt of a decided action and returns
@@ -659,7 +651,7 @@ func (g *Guard) claim(ctx context.Context, out *Outcome, actionID string, a *Act
 	if err != nil {
 		return nil, err
 	}
-	return &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)}, nil
+	return stateAfter(claim), nil
 }
 
 // claimDecided is claim for an action never held for approval: it claims
@@ -687,7 +679,7 @@ func (g *Guard) claimDecided(ctx context.Context, out *Outcome, a *Action, diges
 	if err != nil {
 		return nil, err
 	}
-	return &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)}, nil
+	return stateAfter(claim), nil
 }
 
 // executable returns nil if an action in state st may be claimed for

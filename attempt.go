@@ -63,12 +63,12 @@ func (g *Guard) ExecuteAttempt(ctx context.Context, actionID string, input json.
 	if at.Number < 1 {
 		at.Number = 1
 	}
+	digest, err := inputDigest(input)
+	if err != nil {
+		return out, err
+	}
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
-	}
-	digest, err := receipt.DigestJSON(input)
-	if err != nil {
-		return out, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
 	}
 	entries, err := g.Receipts(ctx, actionID)
 	if err != nil {
@@ -156,6 +156,5 @@ func (g *Guard) ExecuteAttempt(ctx context.Context, actionID string, input json.
 			slog.String("action_id", actionID), slog.Int("attempt", at.Number), slog.String("error_class", ErrorClass(err)))
 		return "", false
 	}
-	st := &chainState{base: *claim.Receipt, seq: claim.Receipt.Seq, digest: receipt.Digest(claim.Bytes)}
-	return g.runWith(ctx, out, a, g.connectorExec(at.Number), st, failure)
+	return g.runWith(ctx, out, a, g.connectorExec(at.Number), stateAfter(claim), failure)
 }

@@ -121,25 +121,16 @@ func truncateReason(s string) string {
 	return s
 }
 
-// denyBeforePolicy records the seq-1 denied receipt of an action refused
-// by the connector check.
-func (g *Guard) denyBeforePolicy(ctx context.Context, a *Action, st *chainState, class, reason string) (*Outcome, *chainState, error) {
-	out := &Outcome{ActionID: a.ID}
-	r := st.base
-	r.ReceiptID = g.cfg.newID()
-	r.Seq = 1
-	r.IssuedAt = g.cfg.clock().UTC()
-	r.Status = receipt.StatusDenied
-	r.Mode = receipt.ModeEnforce // nothing could execute it, shadow or not
-	r.ErrorClass = class
-	r.Reasons = []string{reason}
-	if err := g.record(ctx, out, &r); err != nil {
-		return out, nil, err
+// denyByConnector records the denied receipt of an action, with
+// receipts' base fields base, that the connector check refused.
+func (g *Guard) denyByConnector(ctx context.Context, base receipt.Receipt, class, reason string) (*Outcome, error) {
+	out := &Outcome{ActionID: base.ActionID}
+	if err := g.denyBeforePolicy(ctx, out, base, class, []string{reason}); err != nil {
+		return out, err
 	}
 	g.cfg.logger.InfoContext(ctx, "action refused before policy",
-		slog.String("action_id", a.ID), slog.String("error_class", class))
-	st.seq = 1
-	return out, st, nil
+		slog.String("action_id", base.ActionID), slog.String("error_class", class))
+	return out, nil
 }
 
 // summary returns s in canonical form if it is a valid output summary

@@ -53,13 +53,9 @@ func (g *Guard) idempotent(ctx context.Context, a *Action) (*Outcome, func(), er
 	}
 	defer unlock()
 	first := entries[0].Receipt
-	input := a.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	digest, err := receipt.DigestJSON(input)
+	digest, err := inputDigest(a.Input)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+		return nil, nil, err
 	}
 	if first.TenantID != a.TenantID || first.AgentID != a.AgentID ||
 		first.Principal.UserID != a.Principal.UserID || first.Resource != a.Resource ||
@@ -174,4 +170,17 @@ func matchedRuleNames(ms []policy.Match) []string {
 		names[i] = policy.MatchedRuleName(m)
 	}
 	return slices.Clip(names)
+}
+
+// inputDigest returns the [receipt.Digest] of the canonical form of an
+// action's input ({} when empty), or an error wrapping [ErrInvalidAction].
+func inputDigest(input json.RawMessage) (string, error) {
+	if len(input) == 0 {
+		input = json.RawMessage("{}")
+	}
+	digest, err := receipt.DigestJSON(input)
+	if err != nil {
+		return "", fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+	}
+	return digest, nil
 }

@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"time"
 
-	jsonv2 "github.com/go-json-experiment/json"
-	"github.com/go-json-experiment/json/jsontext"
-
 	"github.com/oarsdev/oars/identity"
 )
 
@@ -104,9 +101,10 @@ type reservation struct {
 }
 
 // checkLimits enforces the limits of a's capability in passport p over
-// the canonical input. It returns the reasons of a denial (nil to go on
-// to policy) and the reservation made (nil when none).
-func (g *Guard) checkLimits(ctx context.Context, a *Action, p *identity.Passport, canonInput []byte, now time.Time) ([]string, *reservation, error) {
+// the decoded input (as receipt.CanonicalizeValue returns it). It returns
+// the reasons of a denial (nil to go on to policy) and the reservation
+// made (nil when none).
+func (g *Guard) checkLimits(ctx context.Context, a *Action, p *identity.Passport, input any, now time.Time) ([]string, *reservation, error) {
 	if p == nil {
 		return nil, nil, nil
 	}
@@ -129,25 +127,19 @@ func (g *Guard) checkLimits(ctx context.Context, a *Action, p *identity.Passport
 	if !lim.Metered() {
 		return nil, nil, nil
 	}
-	var members map[string]jsontext.Value
-	if err := jsonv2.Unmarshal(canonInput, &members); err != nil {
-		return []string{ReasonAmountInvalid, ReasonInvalidContextCode}, nil, nil
-	}
-	raw := members[lim.AmountMember()]
-	if raw.Kind() != '0' {
-		return []string{ReasonAmountInvalid, ReasonInvalidContextCode}, nil, nil
-	}
-	amount, err := strconv.ParseInt(string(raw), 10, 64)
-	if err != nil || amount < 1 {
+	members, _ := input.(map[string]any) // nil, without members, if not an object
+	// The amount is the integer the canonical form of the input writes:
+	// RFC 8785 writes the doubles below 1e21 as strconv's shortest 'f'
+	// form, and the others with an exponent, which is not an integer.
+	f, isNumber := members[lim.AmountMember()].(float64)
+	amount, err := strconv.ParseInt(strconv.FormatFloat(f, 'f', -1, 64), 10, 64)
+	if !isNumber || err != nil || amount < 1 {
 		return []string{ReasonAmountInvalid, ReasonInvalidContextCode}, nil, nil
 	}
 	currency := ""
 	if lim.RestrictsCurrency() {
-		raw := members[lim.CurrencyMember()]
-		if raw.Kind() != '"' {
-			return []string{ReasonCurrencyInvalid, ReasonInvalidContextCode}, nil, nil
-		}
-		if err := jsonv2.Unmarshal(raw, &currency); err != nil {
+		var isString bool
+		if currency, isString = members[lim.CurrencyMember()].(string); !isString {
 			return []string{ReasonCurrencyInvalid, ReasonInvalidContextCode}, nil, nil
 		}
 		if !lim.AllowsCurrency(currency) {

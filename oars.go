@@ -444,7 +444,6 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 	if err != nil {
 		return out, err
 	}
-	st.digest = receipt.Digest(out.Receipts[0].Bytes)
 	if !out.Allowed() {
 		if out.Status == receipt.StatusPendingApproval {
 			// The decision is recorded: a replay of the idempotency key
@@ -454,6 +453,7 @@ func (g *Guard) Do(ctx context.Context, a *Action, exec ExecFunc) (*Outcome, err
 		}
 		return out, ErrDenied
 	}
+	st.digest = receipt.Digest(out.Receipts[0].Bytes)
 	return g.run(ctx, out, a, fn, st)
 }
 
@@ -495,6 +495,11 @@ type chainState struct {
 	digest string
 }
 
+// stateAfter returns the chain state after the recorded receipt e.
+func stateAfter(e Entry) *chainState {
+	return &chainState{base: *e.Receipt, seq: e.Receipt.Seq, digest: receipt.Digest(e.Bytes)}
+}
+
 func (st *chainState) next(g *Guard) *receipt.Receipt {
 	r := st.base
 	r.ReceiptID = g.cfg.newID()
@@ -529,8 +534,8 @@ type decided struct {
 }
 
 // decide decides a and records its decision receipt. The chain state for
-// the action's next receipts is returned only when withState is set: Do
-// needs it, Decide does not.
+// the action's next receipts is returned only when withState is set and
+// the policies decided (Do needs it, Decide does not).
 func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome, *chainState, error) {
 	if a == nil {
 		return nil, nil, fmt.Errorf("%w: nil action", ErrInvalidAction)
@@ -583,40 +588,26 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 	if g.cfg.shadow {
 		mode = receipt.ModeShadow
 	}
-	// base holds the fields every receipt of the action repeats.
-	base := receipt.Receipt{
-		Spec:        receipt.Spec,
-		ActionID:    a.ID,
-		TenantID:    a.TenantID,
-		AgentID:     a.AgentID,
-		Principal:   receipt.Principal{UserID: a.Principal.UserID, Delegation: a.Principal.Delegation},
-		Resource:    a.Resource,
-		InputDigest: receipt.Digest(canonInput),
-		Mode:        mode,
-	}
-	// The outcome, its entry, the decision receipt and its policy
-	// member live and die together: one allocation.
-	d := new(decided)
-	d.out.ActionID = a.ID
-	d.out.Receipts = d.entries[:0]
-	out := &d.out
-
+	base := baseReceipt(a, receipt.Digest(canonInput), mode)
 	if class, reason := g.checkConnector(a, decoded); class != "" {
-		return g.denyBeforePolicy(ctx, a, &chainState{base: base}, class, reason)
+		out, err := g.denyByConnector(ctx, base, class, reason)
+		return out, nil, err
 	}
 	passport, reasons, err := g.checkPassport(ctx, a, in)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrIdentity, err)
 	}
 	if reasons != nil {
-		return g.denyByPassport(ctx, a, &chainState{base: base}, reasons)
+		out, err := g.denyByPassport(ctx, base, reasons)
+		return out, nil, err
 	}
-	reasons, res, err := g.checkLimits(ctx, a, passport, canonInput, now)
+	reasons, res, err := g.checkLimits(ctx, a, passport, decoded, now)
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: %w", ErrLimits, err)
 	}
 	if reasons != nil {
-		return g.denyByPassport(ctx, a, &chainState{base: base}, reasons)
+		out, err := g.denyByPassport(ctx, base, reasons)
+		return out, nil, err
 	}
 	// The reservation is given back unless the action may still run.
 	keep := false
@@ -625,6 +616,13 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 			g.release(ctx, a.ID, res)
 		}
 	}()
+
+	// The outcome, its entry, the decision receipt and its policy
+	// member live and die together: one allocation.
+	d := new(decided)
+	d.out.ActionID = a.ID
+	d.out.Receipts = d.entries[:0]
+	out := &d.out
 
 	dec, evalErr := set.Evaluate(ctx, in)
 	d.r = base
@@ -681,6 +679,36 @@ func (g *Guard) decide(ctx context.Context, a *Action, withState bool) (*Outcome
 		return out, nil, nil
 	}
 	return out, &chainState{base: base, seq: 1}, nil
+}
+
+// baseReceipt returns the fields every receipt of action a repeats.
+func baseReceipt(a *Action, inputDigest string, mode receipt.Mode) receipt.Receipt {
+	return receipt.Receipt{
+		Spec:        receipt.Spec,
+		ActionID:    a.ID,
+		TenantID:    a.TenantID,
+		AgentID:     a.AgentID,
+		Principal:   receipt.Principal{UserID: a.Principal.UserID, Delegation: a.Principal.Delegation},
+		Resource:    a.Resource,
+		InputDigest: inputDigest,
+		Mode:        mode,
+	}
+}
+
+// denyBeforePolicy records in out the seq-1 denied receipt, after base, of
+// an action refused before any policy, with error class class (none when
+// empty) and reasons. It is in enforce mode even in shadow mode: nothing
+// may execute the action.
+func (g *Guard) denyBeforePolicy(ctx context.Context, out *Outcome, base receipt.Receipt, class string, reasons []string) error {
+	r := base
+	r.ReceiptID = g.cfg.newID()
+	r.Seq = 1
+	r.IssuedAt = g.cfg.clock().UTC()
+	r.Status = receipt.StatusDenied
+	r.Mode = receipt.ModeEnforce
+	r.ErrorClass = class
+	r.Reasons = reasons
+	return g.record(ctx, out, &r)
 }
 
 func (g *Guard) validate(a *Action) error {

@@ -108,22 +108,16 @@ func (g *Guard) checkPassport(ctx context.Context, a *Action, in *policy.Input) 
 	return p, nil, nil
 }
 
-// denyByPassport records the seq-1 denied receipt of an action refused by
-// its passport or its capability's limits, before any policy.
-func (g *Guard) denyByPassport(ctx context.Context, a *Action, st *chainState, reasons []string) (*Outcome, *chainState, error) {
-	out := &Outcome{ActionID: a.ID, Decision: &policy.Decision{Effect: policy.EffectDeny, Reasons: reasons}}
-	r := st.base
-	r.ReceiptID = g.cfg.newID()
-	r.Seq = 1
-	r.IssuedAt = g.cfg.clock().UTC()
-	r.Status = receipt.StatusDenied
-	r.Mode = receipt.ModeEnforce // the kill switch is never in shadow mode
-	r.Reasons = reasons
-	if err := g.record(ctx, out, &r); err != nil {
-		return out, nil, err
+// denyByPassport records the denied receipt of an action, with receipts'
+// base fields base, refused by its passport or its capability's limits.
+// Like every refusal before policy, it is never in shadow mode: the
+// passport check is the kill switch of an agent.
+func (g *Guard) denyByPassport(ctx context.Context, base receipt.Receipt, reasons []string) (*Outcome, error) {
+	out := &Outcome{ActionID: base.ActionID, Decision: &policy.Decision{Effect: policy.EffectDeny, Reasons: reasons}}
+	if err := g.denyBeforePolicy(ctx, out, base, "", reasons); err != nil {
+		return out, err
 	}
 	g.cfg.logger.InfoContext(ctx, "action denied by passport",
-		slog.String("action_id", a.ID), slog.String("reason", reasons[0]))
-	st.seq = 1
-	return out, st, nil
+		slog.String("action_id", base.ActionID), slog.String("reason", reasons[0]))
+	return out, nil
 }

@@ -2,9 +2,7 @@ package oars
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"time"
 
 	"github.com/oarsdev/oars/receipt"
 )
@@ -48,33 +46,14 @@ func (g *Guard) Refuse(ctx context.Context, a *Action, reason string) (*Outcome,
 	if err := g.validate(a); err != nil {
 		return nil, err
 	}
-	input := a.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	canonInput, err := receipt.Canonicalize(input)
+	digest, err := inputDigest(a.Input)
 	if err != nil {
-		return nil, fmt.Errorf("%w: input: %w", ErrInvalidAction, err)
+		return nil, err
 	}
-	start := time.Now()
-	r := receipt.Receipt{
-		Spec:        receipt.Spec,
-		ReceiptID:   g.cfg.newID(),
-		ActionID:    a.ID,
-		Seq:         1,
-		TenantID:    a.TenantID,
-		AgentID:     a.AgentID,
-		Principal:   receipt.Principal{UserID: a.Principal.UserID, Delegation: a.Principal.Delegation},
-		Resource:    a.Resource,
-		InputDigest: receipt.Digest(canonInput),
-		Mode:        receipt.ModeEnforce,
-		Status:      receipt.StatusDenied,
-		ErrorClass:  RefusalErrorClass,
-		Reasons:     []string{reason},
-		IssuedAt:    g.cfg.clock().UTC(),
-	}
+	start := g.decisionStart()
 	out := &Outcome{ActionID: a.ID}
-	if err := g.record(ctx, out, &r); err != nil {
+	base := baseReceipt(a, digest, receipt.ModeEnforce)
+	if err := g.denyBeforePolicy(ctx, out, base, RefusalErrorClass, []string{reason}); err != nil {
 		return out, err
 	}
 	g.metrics.observe(out, start)
