@@ -293,13 +293,9 @@ func (r *Registry) Tools() []string {
 // [ErrUnknownTool], [ErrUnknownOperation] or [ErrInvalidInput] whose text
 // names the failing schema location but never echoes input values.
 func (r *Registry) Check(toolID, op string, input json.RawMessage) error {
-	t, err := r.Tool(toolID)
+	_, o, err := r.lookup(toolID, op)
 	if err != nil {
 		return err
-	}
-	o, ok := t.ops[op]
-	if !ok {
-		return fmt.Errorf("%w: tool %q has no operation %q", ErrUnknownOperation, toolID, op)
 	}
 	return o.validate(input)
 }
@@ -308,15 +304,25 @@ func (r *Registry) Check(toolID, op string, input json.RawMessage) error {
 // encoding/json decodes into an any (nil for no input): the Guard, which
 // has decoded it, does not decode it again.
 func (r *Registry) CheckValue(toolID, op string, input any) error {
-	t, err := r.Tool(toolID)
+	_, o, err := r.lookup(toolID, op)
 	if err != nil {
 		return err
 	}
+	return o.validateValue(input)
+}
+
+// lookup returns the served tool toolID and its operation op, or an error
+// wrapping [ErrUnknownTool] or [ErrUnknownOperation].
+func (r *Registry) lookup(toolID, op string) (*Tool, *operation, error) {
+	t, err := r.Tool(toolID)
+	if err != nil {
+		return nil, nil, err
+	}
 	o, ok := t.ops[op]
 	if !ok {
-		return fmt.Errorf("%w: tool %q has no operation %q", ErrUnknownOperation, toolID, op)
+		return nil, nil, fmt.Errorf("%w: tool %q has no operation %q", ErrUnknownOperation, toolID, op)
 	}
-	return o.validateValue(input)
+	return t, o, nil
 }
 
 func (o *operation) validate(input json.RawMessage) error {
@@ -386,11 +392,11 @@ func CompileSchema(raw json.RawMessage) (*jsonschema.Resolved, error) {
 // Execute checks req against the registry (as [Registry.Check]) and runs
 // it with the tool's connector.
 func (r *Registry) Execute(ctx context.Context, req *Request) (*Result, error) {
-	if err := r.Check(req.ToolID, req.Operation, req.Input); err != nil {
+	t, o, err := r.lookup(req.ToolID, req.Operation)
+	if err != nil {
 		return nil, err
 	}
-	t, err := r.Tool(req.ToolID)
-	if err != nil {
+	if err := o.validate(req.Input); err != nil {
 		return nil, err
 	}
 	res, err := t.conn.Execute(ctx, req)
@@ -405,10 +411,6 @@ func (r *Registry) Execute(ctx context.Context, req *Request) (*Result, error) {
 
 // Idempotent reports whether operation op of tool toolID may be retried.
 func (r *Registry) Idempotent(toolID, op string) bool {
-	t, err := r.Tool(toolID)
-	if err != nil {
-		return false
-	}
-	o, ok := t.ops[op]
-	return ok && o.Idempotent
+	_, o, err := r.lookup(toolID, op)
+	return err == nil && o.Idempotent
 }

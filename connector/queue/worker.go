@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"time"
@@ -88,7 +87,7 @@ func NewWorker(g *oars.Guard, jobs Store, inputs Inputs, cfg Config) (*Worker, e
 		cfg.Clock = time.Now
 	}
 	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Worker{guard: g, jobs: jobs, inputs: inputs, cfg: cfg, wake: make(chan struct{}, 1)}, nil
 }
@@ -99,11 +98,7 @@ func (w *Worker) Enqueue(ctx context.Context, actionID, tenantID string, canonic
 	if err := w.inputs.PutInput(ctx, actionID, tenantID, canonicalInput); err != nil {
 		return fmt.Errorf("queue: enqueue %s: store input: %w", actionID, err)
 	}
-	if err := w.jobs.EnqueueJob(ctx, actionID, tenantID, w.cfg.Clock()); err != nil {
-		return fmt.Errorf("queue: enqueue %s: %w", actionID, err)
-	}
-	w.Wake()
-	return nil
+	return w.EnqueueStored(ctx, actionID, tenantID)
 }
 
 // EnqueueStored queues the execution of an action whose input is already
@@ -233,12 +228,7 @@ func (w *Worker) Run(ctx context.Context) error {
 				break
 			}
 		}
-		if !t.Stop() {
-			select {
-			case <-t.C:
-			default:
-			}
-		}
+		// Since Go 1.23, Reset discards a tick not yet received.
 		t.Reset(w.cfg.PollInterval)
 	}
 }

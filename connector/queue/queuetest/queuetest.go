@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -112,18 +113,6 @@ func ids(jobs []queue.Job) []string {
 	return out
 }
 
-func equalIDs(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
 // checkJob compares the fields of got that a case controls with want's.
 // Token is compared only for being set or not, and CreatedAt only for
 // being set.
@@ -204,7 +193,7 @@ func testEnqueueIdempotent(t *testing.T, s queue.Store) {
 	}
 	enqueue(t, s, "act-1", "acme", t0)
 	claimNone(t, s, t0.Add(time.Hour))
-	if dead := list(t, s, queue.StateDead, 10); !equalIDs(ids(dead), []string{"act-1"}) {
+	if dead := list(t, s, queue.StateDead, 10); !slices.Equal(ids(dead), []string{"act-1"}) {
 		t.Errorf("ListJobs(dead) after enqueueing a dead job = %v, want [act-1]", ids(dead))
 	}
 }
@@ -324,7 +313,7 @@ func testRetry(t *testing.T, s queue.Store) {
 	checkLeaseLost(t, s, "token of a retried claim", j)
 
 	jobs := list(t, s, queue.StateQueued, 10)
-	if !equalIDs(ids(jobs), []string{"act-2", "act-1"}) {
+	if !slices.Equal(ids(jobs), []string{"act-2", "act-1"}) {
 		t.Fatalf("ListJobs(queued) after RetryJob = %v, want [act-2 act-1]", ids(jobs))
 	}
 	checkJob(t, "ListJobs(queued) of the retried job", &jobs[1], queue.Job{
@@ -359,7 +348,7 @@ func testComplete(t *testing.T, s queue.Store) {
 	if err := s.CompleteJob(context.Background(), j); err != nil {
 		t.Fatalf("CompleteJob = %v, want nil", err)
 	}
-	if jobs := list(t, s, queue.StateQueued, 10); !equalIDs(ids(jobs), []string{"act-2"}) {
+	if jobs := list(t, s, queue.StateQueued, 10); !slices.Equal(ids(jobs), []string{"act-2"}) {
 		t.Errorf("ListJobs(queued) after CompleteJob = %v, want [act-2]", ids(jobs))
 	}
 	if jobs := list(t, s, queue.StateDead, 10); len(jobs) != 0 {
@@ -448,7 +437,7 @@ func testListJobs(t *testing.T, s queue.Store) {
 	for _, tt := range tests {
 		t.Run(fmt.Sprintf("%s/%d", tt.state, tt.limit), func(t *testing.T) {
 			got := list(t, s, tt.state, tt.limit)
-			if !equalIDs(ids(got), tt.want) {
+			if !slices.Equal(ids(got), tt.want) {
 				t.Errorf("ListJobs(%s, %d) = %v, want %v", tt.state, tt.limit, ids(got), tt.want)
 			}
 			for _, j := range got {
