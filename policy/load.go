@@ -13,20 +13,16 @@ func Load(path string) (*Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("policy: load: %w", err)
 	}
-	var docs []*Policy
 	if info.IsDir() {
-		if docs, err = LoadDir(path); err != nil {
-			return nil, err
-		}
-	} else {
-		p, err := LoadFile(path)
+		docs, err := LoadDir(path) // fails without policy files
 		if err != nil {
 			return nil, err
 		}
-		docs = []*Policy{p}
+		return NewSet(docs...)
 	}
-	if len(docs) == 0 {
-		return nil, fmt.Errorf("policy: load: no policy files in %s", path)
+	p, err := LoadFile(path)
+	if err != nil {
+		return nil, err
 	}
-	return NewSet(docs...)
+	return NewSet(p)
 }

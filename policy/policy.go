@@ -216,9 +216,7 @@ func Parse(name string, data []byte) (*Policy, error) {
 	}
 	p := &Policy{Default: EffectDeny, Mode: ModeEnforce}
 	var rulesNode *yaml.Node
-	seen := map[string]bool{}
 	err = w.Mapping(root, "", func(key string, v *yaml.Node) error {
-		seen[key] = true
 		var err error
 		switch key {
 		case "id":
@@ -261,13 +259,11 @@ func Parse(name string, data []byte) (*Policy, error) {
 		}
 		return err
 	})
+	if err == nil {
+		err = w.Require(root, "", "id", "version", "rules")
+	}
 	if err != nil {
 		return nil, err
-	}
-	for _, k := range []string{"id", "version", "rules"} {
-		if !seen[k] {
-			return nil, w.Fail(root, k, "required key is missing")
-		}
 	}
 	if len(rulesNode.Content) == 0 {
 		return nil, w.Fail(rulesNode, "rules", "must have at least one rule")
@@ -319,9 +315,7 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 	}
 	var r Rule
 	var whenNode, approvalNode *yaml.Node
-	seen := map[string]bool{}
 	err := w.Mapping(n, "", func(key string, v *yaml.Node) error {
-		seen[key] = true
 		var err error
 		switch key {
 		case "id":
@@ -355,13 +349,11 @@ func parseRule(w *walker, env *cel.Env, i int, n *yaml.Node) (Rule, compiledRule
 		}
 		return err
 	})
+	if err == nil {
+		err = w.Require(n, "", "id", "when", "effect", "reason")
+	}
 	if err != nil {
 		return Rule{}, compiledRule{}, err
-	}
-	for _, k := range []string{"id", "when", "effect", "reason"} {
-		if !seen[k] {
-			return Rule{}, compiledRule{}, w.Fail(n, k, "required key is missing")
-		}
 	}
 	switch {
 	case r.Effect == EffectRequireApproval && approvalNode == nil:

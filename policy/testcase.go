@@ -157,9 +157,7 @@ func parseCase(w *walker, i int, n *yaml.Node) (TestCase, error) {
 	}
 	tc := TestCase{Line: n.Line}
 	in := &tc.Input
-	seen := map[string]bool{}
 	err := w.Mapping(n, "", func(key string, v *yaml.Node) error {
-		seen[key] = true
 		switch key {
 		case "name":
 			s, err := w.Str(v, key)
@@ -243,13 +241,11 @@ func parseCase(w *walker, i int, n *yaml.Node) (TestCase, error) {
 		}
 		return yamlx.ErrUnknownKey
 	})
+	if err == nil {
+		err = w.Require(n, "", "name", "expect")
+	}
 	if err != nil {
 		return TestCase{}, err
-	}
-	for _, k := range []string{"name", "expect"} {
-		if !seen[k] {
-			return TestCase{}, w.Fail(n, k, "required key is missing")
-		}
 	}
 	return tc, nil
 }
@@ -284,7 +280,6 @@ func parseDelegation(w *walker, n *yaml.Node, key string) ([]Delegation, error) 
 }
 
 func parseExpect(w *walker, n *yaml.Node, want *Expectation) error {
-	hasEffect := false
 	err := w.Mapping(n, "expect", func(k string, v *yaml.Node) error {
 		path := yamlx.Join("expect", k)
 		switch k {
@@ -297,7 +292,6 @@ func parseExpect(w *walker, n *yaml.Node, want *Expectation) error {
 			if want.Effect, ok = parseEffect(s); !ok {
 				return w.Fail(v, path, "must be allow, deny or require_approval")
 			}
-			hasEffect = true
 			return nil
 		case "matched_rules":
 			rules, err := w.StrList(v, path, yamlx.NonEmpty)
@@ -309,10 +303,7 @@ func parseExpect(w *walker, n *yaml.Node, want *Expectation) error {
 	if err != nil {
 		return err
 	}
-	if !hasEffect {
-		return w.Fail(n, "expect.effect", "required key is missing")
-	}
-	return nil
+	return w.Require(n, "expect", "effect")
 }
 
 // RunTests evaluates every case against s and reports one result per case,

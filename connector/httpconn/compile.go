@@ -3,10 +3,10 @@ package httpconn
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"net/textproto"
 	"net/url"
 	"slices"
-	"sort"
 	"strings"
 	"time"
 
@@ -162,7 +162,7 @@ func compile(t *ToolConfig) (*tool, error) {
 	}
 
 	// Static headers.
-	for _, k := range sortedKeys(t.Headers) {
+	for _, k := range slices.Sorted(maps.Keys(t.Headers)) {
 		key := join("headers", truncate(k))
 		if err := checkHeaderName(k); err != nil {
 			return nil, bad(key, "%v", err)
@@ -236,7 +236,7 @@ func compileOp(oc OperationConfig) (*operation, error) {
 	if op.path, err = parsePath(oc.Path); err != nil {
 		return nil, bad(join(prefix, "path"), "%v", err)
 	}
-	for _, k := range sortedKeys(oc.Query) {
+	for _, k := range slices.Sorted(maps.Keys(oc.Query)) {
 		if k == "" {
 			return nil, bad(join(prefix, "query"), "parameter names must not be empty")
 		}
@@ -265,7 +265,7 @@ func compileOp(oc OperationConfig) (*operation, error) {
 			return nil, bad(fmt.Sprintf("%s.success[%d]", prefix, i), "is listed twice")
 		}
 	}
-	for _, k := range sortedKeys(oc.Summary) {
+	for _, k := range slices.Sorted(maps.Keys(oc.Summary)) {
 		if k == "" {
 			return nil, bad(join(prefix, "summary"), "keys must not be empty")
 		}
@@ -274,15 +274,6 @@ func compileOp(oc OperationConfig) (*operation, error) {
 		}
 	}
 	return op, nil
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // checkHeaderName reports whether s is an HTTP header name (an RFC 9110

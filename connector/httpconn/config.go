@@ -260,9 +260,7 @@ func (w *walker) parseTool(i int, n *yaml.Node) (ToolConfig, error) {
 		MaxResponseBytes:  DefaultMaxResponseBytes,
 		IdempotencyHeader: DefaultIdempotencyHeader,
 	}
-	seen := map[string]bool{}
 	err := w.Mapping(n, "", func(key string, v *yaml.Node) error {
-		seen[key] = true
 		var err error
 		switch key {
 		case "id":
@@ -310,13 +308,11 @@ func (w *walker) parseTool(i int, n *yaml.Node) (ToolConfig, error) {
 		}
 		return err
 	})
+	if err == nil {
+		err = w.Require(n, "", "id", "base_url", "operations")
+	}
 	if err != nil {
 		return ToolConfig{}, err
-	}
-	for _, k := range []string{"id", "base_url", "operations"} {
-		if !seen[k] {
-			return ToolConfig{}, w.Fail(n, k, "required key is missing")
-		}
 	}
 	if t.Auth.Type == AuthHMAC && t.Auth.Header == "" {
 		t.Auth.Header = DefaultSignatureHeader
@@ -344,9 +340,7 @@ func (w *walker) parseTool(i int, n *yaml.Node) (ToolConfig, error) {
 }
 
 func (w *walker) auth(n *yaml.Node, a *Auth) error {
-	seen := map[string]bool{}
 	err := w.Mapping(n, "auth", func(key string, v *yaml.Node) error {
-		seen[key] = true
 		path := join("auth", key)
 		var err error
 		switch key {
@@ -368,10 +362,7 @@ func (w *walker) auth(n *yaml.Node, a *Auth) error {
 	if err != nil {
 		return err
 	}
-	if !seen["type"] {
-		return w.Fail(n, "auth.type", "required key is missing")
-	}
-	return nil
+	return w.Require(n, "auth", "type")
 }
 
 func (w *walker) retry(n *yaml.Node, r *Retry) error {
@@ -407,9 +398,8 @@ func (w *walker) retry(n *yaml.Node, r *Retry) error {
 func (w *walker) operation(name string, n *yaml.Node) (OperationConfig, error) {
 	prefix := join("operations", truncate(name))
 	op := OperationConfig{Name: name}
-	seen := map[string]bool{}
+	idempotentSet := false
 	err := w.Mapping(n, prefix, func(key string, v *yaml.Node) error {
-		seen[key] = true
 		path := join(prefix, key)
 		var err error
 		switch key {
@@ -427,6 +417,7 @@ func (w *walker) operation(name string, n *yaml.Node) (OperationConfig, error) {
 			op.InputSchema, err = w.json(v, path)
 		case "idempotent":
 			op.Idempotent, err = w.Bool(v, path)
+			idempotentSet = true
 		case "success":
 			if v.Kind != yaml.SequenceNode {
 				return w.Fail(v, path, "must be a list of status codes, got %s", yamlx.KindName(v))
@@ -448,15 +439,13 @@ func (w *walker) operation(name string, n *yaml.Node) (OperationConfig, error) {
 		}
 		return err
 	})
+	if err == nil {
+		err = w.Require(n, prefix, "method", "path")
+	}
 	if err != nil {
 		return OperationConfig{}, err
 	}
-	for _, k := range []string{"method", "path"} {
-		if !seen[k] {
-			return OperationConfig{}, w.Fail(n, join(prefix, k), "required key is missing")
-		}
-	}
-	if !seen["idempotent"] {
+	if !idempotentSet {
 		op.Idempotent = defaultIdempotent(op.Method)
 	}
 	return op, nil

@@ -33,7 +33,6 @@ type Connector struct {
 	secrets vault.Source
 	log     *slog.Logger
 	sleep   func(context.Context, time.Duration) error
-	now     func() time.Time
 	ops     []connector.Operation
 }
 
@@ -112,13 +111,7 @@ func New(t ToolConfig, secrets vault.Source, opts ...Option) (*Connector, error)
 		if req.URL.Scheme+"://"+req.URL.Host != origin {
 			return http.ErrUseLastResponse
 		}
-		if checkRedirect != nil {
-			return checkRedirect(req, via)
-		}
-		if len(via) >= 5 {
-			return errors.New("stopped after 5 redirects")
-		}
-		return nil
+		return checkRedirect(req, via) // egress's: scheme and count
 	}
 	c := &Connector{
 		id:      t.ID,
@@ -127,7 +120,6 @@ func New(t ToolConfig, secrets vault.Source, opts ...Option) (*Connector, error)
 		secrets: secrets,
 		log:     o.log,
 		sleep:   o.sleep,
-		now:     time.Now,
 	}
 	for _, op := range t.Operations {
 		c.ops = append(c.ops, connector.Operation{
@@ -222,17 +214,21 @@ func (c *Connector) Execute(ctx context.Context, req *connector.Request) (*conne
 
 // notSent logs an execution that failed before any request was sent.
 func (c *Connector) notSent(ctx context.Context, op *operation, req *connector.Request, err error) {
-	class := "error"
-	var ce *connector.Error
-	if errors.As(err, &ce) {
-		class = ce.Class
-	}
 	c.log.LogAttrs(ctx, slog.LevelWarn, "httpconn: request not sent",
 		slog.String("tool", c.id),
 		slog.String("operation", op.cfg.Name),
 		slog.String("method", op.cfg.Method),
 		slog.String("action_id", req.ActionID),
-		slog.String("error_class", class))
+		slog.String("error_class", errorClass(err)))
+}
+
+// errorClass returns the class of err for logs: a [*connector.Error]'s,
+// or "error".
+func errorClass(err error) string {
+	if ce, ok := errors.AsType[*connector.Error](err); ok {
+		return ce.Class
+	}
+	return "error"
 }
 
 // call is the request of one execution, the same for every attempt.
@@ -317,11 +313,7 @@ func (c *Connector) attempt(ctx context.Context, op *operation, req *connector.R
 		status = res.UpstreamStatus
 	}
 	if err != nil {
-		status, class = connector.UpstreamStatusOf(err), "error"
-		var ce *connector.Error
-		if errors.As(err, &ce) {
-			class = ce.Class
-		}
+		status, class = connector.UpstreamStatusOf(err), errorClass(err)
 	}
 	level := slog.LevelDebug
 	if err != nil {
@@ -374,7 +366,7 @@ func (c *Connector) send(ctx context.Context, op *operation, req *connector.Requ
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
 		wait := time.Duration(-1)
 		if status == http.StatusTooManyRequests || status >= 500 {
-			wait = c.retryAfter(resp.Header.Get("Retry-After"))
+			wait = retryAfter(resp.Header.Get("Retry-After"))
 		}
 		return nil, wait, c.statusError(op, status)
 	}
@@ -403,7 +395,7 @@ func (c *Connector) authenticate(r *http.Request, cl *call, secret []byte) {
 	case AuthHeader:
 		r.Header.Set(a.Header, string(secret))
 	case AuthHMAC:
-		r.Header.Set(a.Header, Sign(secret, c.now(), r.Method, cl.u.RequestURI(), cl.body))
+		r.Header.Set(a.Header, Sign(secret, time.Now(), r.Method, cl.u.RequestURI(), cl.body))
 	}
 }
 
@@ -423,7 +415,7 @@ func Sign(key []byte, t time.Time, method, target string, body []byte) string {
 
 // retryAfter parses a Retry-After value, returning -1 when there is none
 // or it is invalid.
-func (c *Connector) retryAfter(v string) time.Duration {
+func retryAfter(v string) time.Duration {
 	if v == "" {
 		return -1
 	}
@@ -437,7 +429,7 @@ func (c *Connector) retryAfter(v string) time.Duration {
 		return time.Duration(n) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil {
-		return max(t.Sub(c.now()), 0)
+		return max(time.Until(t), 0)
 	}
 	return -1
 }

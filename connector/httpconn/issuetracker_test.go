@@ -151,9 +151,7 @@ func TestIssueTrackerExample(t *testing.T) {
 }
 
 func TestIssueTrackerPolicy(t *testing.T) {
-	p, err := policy.LoadFile(examplePolicy + "/policy.yaml")
-	require.NoError(t, err)
-	set, err := policy.NewSet(p)
+	set, err := policy.Load(examplePolicy + "/policy.yaml")
 	require.NoError(t, err)
 	cases, err := policy.LoadTests(examplePolicy)
 	require.NoError(t, err)
@@ -180,9 +178,7 @@ func TestIssueTrackerGuard(t *testing.T) {
 	reg := connector.NewRegistry()
 	require.NoError(t, httpconn.Register(reg, tools, secrets))
 
-	p, err := policy.LoadFile(examplePolicy + "/policy.yaml")
-	require.NoError(t, err)
-	set, err := policy.NewSet(p)
+	set, err := policy.Load(examplePolicy + "/policy.yaml")
 	require.NoError(t, err)
 	signer, err := receipt.GenerateSigner()
 	require.NoError(t, err)

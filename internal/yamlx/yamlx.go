@@ -3,9 +3,10 @@
 //
 // A [Walker] decodes exactly one YAML document ([Walker.DecodeSingle]) and
 // then reads it key by key: [Walker.Mapping] visits a mapping's keys in file
-// order and the readers ([Walker.Str], [Walker.StrList], [Walker.StrMap],
-// [Walker.Int], [Walker.Bool], [Walker.Duration], [Walker.Timestamp],
-// [Walker.JSONValue]) check one value's type.
+// order, [Walker.Require] reports a required key that is missing, and the
+// readers ([Walker.Str], [Walker.StrList], [Walker.StrMap], [Walker.Int],
+// [Walker.Bool], [Walker.Duration], [Walker.Timestamp], [Walker.JSONValue])
+// check one value's type.
 //
 // # Strictness
 //
@@ -279,6 +280,28 @@ func (w *Walker) Mapping(n *yaml.Node, path string, set func(key string, v *yaml
 		}
 	}
 	return nil
+}
+
+// Require reports the first of keys that the mapping node n at key path
+// path lacks, as a "required key is missing" [*Error] at n. Callers check
+// n with [Walker.Mapping] first.
+func (w *Walker) Require(n *yaml.Node, path string, keys ...string) error {
+	for _, key := range keys {
+		if !hasKey(n, key) {
+			return w.Fail(n, Join(path, key), "required key is missing")
+		}
+	}
+	return nil
+}
+
+// hasKey reports whether the mapping node n has key.
+func hasKey(n *yaml.Node, key string) bool {
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == key {
+			return true
+		}
+	}
+	return false
 }
 
 // Peek returns the last string value of key in the mapping node n that

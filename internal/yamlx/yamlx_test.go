@@ -359,6 +359,42 @@ func TestFormatError(t *testing.T) {
 	}
 }
 
+func TestRequire(t *testing.T) {
+	tests := []struct {
+		name string
+		in   string
+		path string
+		want string // "" for no error
+	}{
+		{"all present", "a: 1\nb: ~\n", "", ""},
+		{"first missing", "b: 1\n", "", "line 1: a: required key is missing"},
+		{"second missing", "a: 1\n", "", "line 1: b: required key is missing"},
+		{"nested path", "\nc: 1\n", "v", "line 2: v.a: required key is missing"},
+		{"only in a value", "c: {a: 1, b: 2}\n", "", "a: required key is missing"},
+		{"empty mapping", "{}\n", "", "a: required key is missing"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w Walker
+			n, err := w.DecodeSingle([]byte(tt.in))
+			if err != nil {
+				t.Fatalf("DecodeSingle(%q) = %v", tt.in, err)
+			}
+			err = w.Require(n, tt.path, "a", "b")
+			if tt.want == "" {
+				if err != nil {
+					t.Errorf("Require(%q) = %v, want nil", tt.in, err)
+				}
+				return
+			}
+			var e *Error
+			if !errors.As(err, &e) || !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("Require(%q) = %v, want an *Error with %q", tt.in, err, tt.want)
+			}
+		})
+	}
+}
+
 func TestPeek(t *testing.T) {
 	nonEmpty := func(s string) bool { return s != "" }
 	tests := []struct {
