@@ -74,11 +74,8 @@ func (p claudeProtocol) parse(data []byte) (*Event, error) {
 }
 
 func (p claudeProtocol) phase(data []byte) Phase {
-	var in struct {
-		HookEventName string `json:"hook_event_name"`
-	}
-	if json.Unmarshal(data, &in) == nil {
-		switch in.HookEventName {
+	if name, ok := eventName(data); ok {
+		switch name {
 		case "PostToolUse", "PostToolUseFailure":
 			return After
 		case "PreToolUse", "":

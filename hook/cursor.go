@@ -116,11 +116,8 @@ func mcpServer(rawURL, command string) string {
 }
 
 func (cursorProtocol) phase(data []byte) Phase {
-	var in struct {
-		HookEventName string `json:"hook_event_name"`
-	}
-	if json.Unmarshal(data, &in) == nil {
-		switch in.HookEventName {
+	if name, ok := eventName(data); ok {
+		switch name {
 		case "beforeShellExecution", "beforeMCPExecution", "beforeReadFile", "preToolUse", "":
 			return Before
 		}

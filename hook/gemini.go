@@ -53,10 +53,7 @@ func (geminiProtocol) parse(data []byte) (*Event, error) {
 }
 
 func (geminiProtocol) phase(data []byte) Phase {
-	var in struct {
-		HookEventName string `json:"hook_event_name"`
-	}
-	if json.Unmarshal(data, &in) == nil && in.HookEventName != "BeforeTool" && in.HookEventName != "" {
+	if name, ok := eventName(data); ok && name != "BeforeTool" && name != "" {
 		return Other
 	}
 	return Before

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/internal/strictjson"
@@ -476,11 +475,7 @@ func limit(s string) string {
 	if len(s) <= maxReasonBytes {
 		return s
 	}
-	cut := maxReasonBytes - len("…")
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "…"
+	return cut(s, maxReasonBytes-len("…")) + "…"
 }
 
 // printable returns s for an error message: cut to max bytes, with
@@ -497,6 +492,16 @@ func printable(s string, max int) string {
 		s = cut(s, max) + "…"
 	}
 	return s
+}
+
+// eventName returns the hook_event_name of the event in data, and
+// whether data could be read as an event at all.
+func eventName(data []byte) (string, bool) {
+	var in struct {
+		HookEventName string `json:"hook_event_name"`
+	}
+	err := json.Unmarshal(data, &in)
+	return in.HookEventName, err == nil
 }
 
 // mustJSON marshals v, which is always marshalable.

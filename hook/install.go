@@ -322,19 +322,14 @@ func InstallFile(path string, agent Agent, command string) (bool, error) {
 		return false, nil
 	}
 	if existed {
-		if err := writeFileAtomic(path+".bak", data, perm); err != nil {
+		if err := fsutil.WriteFileAtomic(path+".bak", data, perm); err != nil {
 			return false, fmt.Errorf("hook: install: backup: %w", err)
 		}
 	} else if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("hook: install: %w", err)
 	}
-	if err := writeFileAtomic(path, merged, perm); err != nil {
+	if err := fsutil.WriteFileAtomic(path, merged, perm); err != nil {
 		return false, fmt.Errorf("hook: install: %w", err)
 	}
 	return true, nil
-}
-
-// writeFileAtomic writes a file so that it appears whole or not at all.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) error {
-	return fsutil.WriteFileAtomic(path, data, perm)
 }

@@ -2,7 +2,6 @@ package mcp_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -10,11 +9,7 @@ import (
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/require"
 
-	"github.com/oarsdev/oars"
-	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/mcp"
-	"github.com/oarsdev/oars/policy"
-	"github.com/oarsdev/oars/receipt"
 )
 
 // benchUpstream serves one echo tool over Streamable HTTP on loopback.
@@ -58,7 +53,7 @@ func BenchmarkMCPDirect(b *testing.B) {
 // (allowed, executing, executed) in an in-memory ledger.
 func BenchmarkMCPProxied(b *testing.B) {
 	ctx := context.Background()
-	p, err := policy.Parse("bench.yaml", []byte(`
+	g := newGuardEnv(b, `
 id: bench
 version: "1"
 default: deny
@@ -67,18 +62,7 @@ rules:
     when: action.tool_id == "bench" && action.operation == "echo"
     effect: allow
     reason: echo
-`))
-	require.NoError(b, err)
-	set, err := policy.NewSet(p)
-	require.NoError(b, err)
-	signer, err := receipt.NewEd25519Signer("k", ed25519.NewKeyFromSeed(make([]byte, 32)))
-	require.NoError(b, err)
-	keys, err := receipt.NewKeySet(signer)
-	require.NoError(b, err)
-	l, err := ledger.New(ctx, ledger.NewMemStore())
-	require.NoError(b, err)
-	g, err := oars.New(set, keys, l)
-	require.NoError(b, err)
+`).guard
 	px, err := mcp.New(ctx, &mcp.Config{Upstreams: []mcp.Upstream{{Name: "bench", URL: benchUpstream(b), AllowPrivate: []string{"127.0.0.1/32"}}}}, mcp.Options{
 		Guard:  g,
 		Caller: func(context.Context, *sdk.RequestExtra) (*mcp.Caller, error) { return caller, nil },

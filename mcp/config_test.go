@@ -7,6 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oarsdev/oars/mcp"
+	"github.com/oarsdev/oars/policy"
 )
 
 func TestExampleConfig(t *testing.T) {
@@ -15,6 +16,11 @@ func TestExampleConfig(t *testing.T) {
 	require.Len(t, c.Upstreams, 2)
 	assert.Equal(t, "github/authorization", c.Upstreams[0].HeaderSecrets["Authorization"])
 	assert.Equal(t, "path", c.Upstreams[1].TargetArgument)
+
+	p, err := policy.LoadFile("../examples/mcp-proxy/policy.yaml")
+	require.NoError(t, err)
+	_, err = policy.NewSet(p)
+	require.NoError(t, err, "the example's policy compiles")
 }
 
 func TestConfigErrors(t *testing.T) {

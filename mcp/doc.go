@@ -38,8 +38,9 @@
 // [Remote], which decides at an oarsd over its HTTP API and leaves the
 // receipts there: the proxy then runs next to the MCP client (oars mcp
 // wrap --server) while decisions, approvals and the ledger stay on the
-// server. A Remote records a call's executing and executed (or failed)
-// receipts when it reports the result, after the upstream answered.
+// server. A Remote claims a call at the server (executing) before it is
+// forwarded, and records executed (or failed) when it reports the
+// result, after the upstream answered.
 //
 // Optional abilities of a Decider, found by type assertion:
 //

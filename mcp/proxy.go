@@ -52,7 +52,8 @@ const progressGrace = 30 * time.Second
 // [oars.Guard] the proxy calls, with their contracts. *oars.Guard
 // implements it (in-process decisions and ledger), and so does [Remote]
 // (decisions and receipts at an oarsd). Implementations must be safe for
-// concurrent use.
+// concurrent use and must not modify the actions' maps and slices
+// (Request is shared by the calls of a tool).
 type Decider interface {
 	// Decide decides a and records the decision: status allowed, denied
 	// or pending_approval (a denial is not an error). On error the
@@ -148,6 +149,9 @@ type route struct {
 	up   *upstream
 	tool *sdk.Tool // as the upstream lists it
 	name string    // downstream name
+	// hints are the tool's annotations as policies see them (see hints),
+	// computed once per listing and shared, read-only, by every call.
+	hints map[string]string
 }
 
 type progressRoute struct {
@@ -339,7 +343,7 @@ func (p *Proxy) sync() {
 			if count[name] > 1 {
 				name = up.cfg.Name + "__" + t.Name
 			}
-			next[name] = &route{up: up, tool: t, name: name}
+			next[name] = &route{up: up, tool: t, name: name, hints: hints(up.cfg.Name, t.Annotations)}
 		}
 	}
 	var removed []string
@@ -451,7 +455,7 @@ func (p *Proxy) filterList(next sdk.MethodHandler) sdk.MethodHandler {
 			in := &policy.Input{
 				ToolID: r.up.cfg.Name, Operation: r.tool.Name,
 				UserID: caller.UserID, Roles: caller.Roles, AgentID: caller.AgentID, TenantID: caller.TenantID,
-				Time: time.Now().UTC(), Request: hints(r),
+				Time: time.Now().UTC(), Request: r.hints,
 			}
 			for _, h := range caller.Delegation {
 				in.Delegation = append(in.Delegation, policy.Delegation{Subject: h.Subject, Issuer: h.Issuer, Scope: h.Scope})
@@ -470,11 +474,10 @@ func (p *Proxy) filterList(next sdk.MethodHandler) sdk.MethodHandler {
 	}
 }
 
-// hints are the tool's annotations as policies see them, in
-// context.request: untrusted hints from the upstream.
-func hints(r *route) map[string]string {
-	h := map[string]string{"mcp_upstream": r.up.cfg.Name}
-	a := r.tool.Annotations
+// hints are the annotations a of a tool of upstream as policies see them,
+// in context.request: untrusted hints from the upstream.
+func hints(upstream string, a *sdk.ToolAnnotations) map[string]string {
+	h := map[string]string{"mcp_upstream": upstream}
 	if a == nil {
 		return h
 	}
@@ -530,7 +533,9 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 		if len(args) == 0 || string(args) == "null" {
 			args = json.RawMessage("{}")
 		}
-		var obj map[string]any
+		// Only the top level is decoded here: the Decider decodes and
+		// canonicalizes the whole input.
+		var obj map[string]json.RawMessage
 		if err := json.Unmarshal(args, &obj); err != nil {
 			return nil, fmt.Errorf("mcp: tool %q: arguments are not a JSON object", name)
 		}
@@ -539,7 +544,7 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 			Principal: oars.Principal{UserID: caller.UserID, Roles: caller.Roles, Delegation: caller.Delegation},
 			Resource:  oars.Resource{ToolID: r.up.cfg.Name, Operation: r.tool.Name, Target: target(obj, r.up.cfg.TargetArgument)},
 			Input:     args,
-			Request:   hints(r),
+			Request:   r.hints,
 		}
 		if caller.Allows != nil && !caller.Allows(a.Resource.ToolID, a.Resource.Operation) {
 			out, err := p.decider.Refuse(ctx, a, "the caller's credential does not allow "+a.Resource.ToolID+":"+a.Resource.Operation)
@@ -569,15 +574,23 @@ func (p *Proxy) handler(name string) sdk.ToolHandler {
 	}
 }
 
-// target returns the string (or number) value of argument arg, or "".
-func target(args map[string]any, arg string) string {
-	if arg == "" {
+// target returns the string (or number) value of argument arg, or "". A
+// longer string than oars.MaxTargetLength is cut at a rune boundary.
+func target(args map[string]json.RawMessage, arg string) string {
+	raw, ok := args[arg]
+	if arg == "" || !ok {
 		return ""
 	}
-	switch v := args[arg].(type) {
+	var v any
+	if json.Unmarshal(raw, &v) != nil {
+		return ""
+	}
+	switch v := v.(type) {
 	case string:
 		if len(v) > oars.MaxTargetLength {
-			return v[:oars.MaxTargetLength]
+			// v is valid UTF-8 (decoded JSON): only a rune cut in two
+			// at the end is dropped.
+			return strings.ToValidUTF8(v[:oars.MaxTargetLength], "")
 		}
 		return v
 	case float64:
@@ -603,11 +616,10 @@ func (p *Proxy) execute(ctx context.Context, req *sdk.CallToolRequest, r *route,
 		}
 		res, callErr = r.up.session.CallTool(ctx, params)
 		if callErr != nil {
-			class := "upstream_error"
 			if ctx.Err() != nil {
 				return nil, ctx.Err()
 			}
-			return nil, &connector.Error{Class: class, Err: callErr}
+			return nil, &connector.Error{Class: "upstream_error", Err: callErr}
 		}
 		delete(res.Meta, sdk.MetaKeyServerInfo) // the proxy's replaces it
 		out, err := json.Marshal(struct {

@@ -8,10 +8,12 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
 	"github.com/stretchr/testify/assert"
@@ -170,43 +172,78 @@ func (u *upstream) got() []string {
 	return append([]string(nil), u.calls...)
 }
 
-// env is a proxy over a Streamable HTTP upstream and a stdio upstream,
-// with its Guard and ledger.
-type env struct {
-	up    *upstream
-	proxy *mcp.Proxy
+// guardEnv is a Guard deciding with a policy, over an in-memory ledger.
+type guardEnv struct {
 	guard *oars.Guard
 	store *ledger.MemStore
 	keys  *receipt.KeySet
 }
 
+func newGuardEnv(tb testing.TB, policyYAML string) guardEnv {
+	tb.Helper()
+	p, err := policy.Parse("mcp.yaml", []byte(policyYAML))
+	require.NoError(tb, err)
+	set, err := policy.NewSet(p)
+	require.NoError(tb, err)
+	signer, err := receipt.NewEd25519Signer("k", ed25519.NewKeyFromSeed(make([]byte, 32)))
+	require.NoError(tb, err)
+	keys, err := receipt.NewKeySet(signer)
+	require.NoError(tb, err)
+	store := ledger.NewMemStore()
+	l, err := ledger.New(context.Background(), store)
+	require.NoError(tb, err)
+	g, err := oars.New(set, keys, l)
+	require.NoError(tb, err)
+	return guardEnv{guard: g, store: store, keys: keys}
+}
+
+// verify checks the whole ledger offline.
+func (g guardEnv) verify(t *testing.T) {
+	t.Helper()
+	v, err := receipt.NewVerifier(g.keys)
+	require.NoError(t, err)
+	_, err = ledger.Verify(context.Background(), g.store, receipt.NewLogChecker(v))
+	require.NoError(t, err)
+}
+
+func (g guardEnv) statuses(t *testing.T, actionID string) []receipt.Status {
+	t.Helper()
+	entries, err := g.guard.Receipts(context.Background(), actionID)
+	require.NoError(t, err)
+	var out []receipt.Status
+	for _, en := range entries {
+		out = append(out, en.Receipt.Status)
+	}
+	return out
+}
+
+// env is a proxy over a Streamable HTTP upstream and a stdio upstream,
+// with its Guard and ledger.
+type env struct {
+	guardEnv
+	up    *upstream
+	proxy *mcp.Proxy
+}
+
 var caller = &mcp.Caller{TenantID: "acme", AgentID: "coder", UserID: "alice", Roles: []string{"dev"}}
 
-func newEnv(t *testing.T, wait time.Duration) *env {
+// testConfig is the proxy configuration of the tests: up as upstream
+// "web", and the test binary as stdio upstream "files".
+func testConfig(t *testing.T, up *upstream) *mcp.Config {
 	t.Helper()
-	ctx := context.Background()
-	p, err := policy.Parse("mcp.yaml", []byte(proxyPolicy))
-	require.NoError(t, err)
-	set, err := policy.NewSet(p)
-	require.NoError(t, err)
-	signer, err := receipt.NewEd25519Signer("k", ed25519.NewKeyFromSeed(make([]byte, 32)))
-	require.NoError(t, err)
-	keys, err := receipt.NewKeySet(signer)
-	require.NoError(t, err)
-	store := ledger.NewMemStore()
-	l, err := ledger.New(ctx, store)
-	require.NoError(t, err)
-	g, err := oars.New(set, keys, l)
-	require.NoError(t, err)
-	up := newUpstream(t)
 	exe, err := os.Executable()
 	require.NoError(t, err)
-	cfg := &mcp.Config{Upstreams: []mcp.Upstream{
+	return &mcp.Config{Upstreams: []mcp.Upstream{
 		{Name: "web", URL: up.url, AllowPrivate: []string{"127.0.0.1/32"}},
 		{Name: "files", Command: exe, Env: []string{stdioEnv + "=1"}, TargetArgument: "path"},
 	}}
-	px, err := mcp.New(ctx, cfg, mcp.Options{
-		Guard:        g,
+}
+
+func newEnv(t *testing.T, wait time.Duration) *env {
+	t.Helper()
+	e := &env{guardEnv: newGuardEnv(t, proxyPolicy), up: newUpstream(t)}
+	px, err := mcp.New(context.Background(), testConfig(t, e.up), mcp.Options{
+		Guard:        e.guard,
 		Caller:       func(context.Context, *sdk.RequestExtra) (*mcp.Caller, error) { return caller, nil },
 		StateKey:     []byte(strings.Repeat("k", 32)),
 		ApprovalURL:  func(id string) string { return "https://oars.example/approvals/" + id },
@@ -214,15 +251,23 @@ func newEnv(t *testing.T, wait time.Duration) *env {
 	})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = px.Close() })
-	return &env{up: up, proxy: px, guard: g, store: store, keys: keys}
+	e.proxy = px
+	return e
 }
 
 // connect connects a downstream client to the proxy over in-memory
 // transports, speaking protocol version (empty: the latest).
 func (e *env) connect(t *testing.T, version string, opts *sdk.ClientOptions) *sdk.ClientSession {
 	t.Helper()
+	return connectTo(t, e.proxy, version, opts)
+}
+
+// connectTo connects a downstream client to px over in-memory transports,
+// speaking protocol version (empty: the latest).
+func connectTo(t *testing.T, px *mcp.Proxy, version string, opts *sdk.ClientOptions) *sdk.ClientSession {
+	t.Helper()
 	ct, st := sdk.NewInMemoryTransports()
-	ss, err := e.proxy.Server().Connect(context.Background(), st, nil)
+	ss, err := px.Server().Connect(context.Background(), st, nil)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ss.Close() })
 	c := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "v0"}, opts)
@@ -230,25 +275,6 @@ func (e *env) connect(t *testing.T, version string, opts *sdk.ClientOptions) *sd
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = cs.Close() })
 	return cs
-}
-
-func (e *env) verify(t *testing.T) {
-	t.Helper()
-	v, err := receipt.NewVerifier(e.keys)
-	require.NoError(t, err)
-	_, err = ledger.Verify(context.Background(), e.store, receipt.NewLogChecker(v))
-	require.NoError(t, err)
-}
-
-func (e *env) statuses(t *testing.T, actionID string) []receipt.Status {
-	t.Helper()
-	entries, err := e.guard.Receipts(context.Background(), actionID)
-	require.NoError(t, err)
-	var out []receipt.Status
-	for _, en := range entries {
-		out = append(out, en.Receipt.Status)
-	}
-	return out
 }
 
 func toolNames(t *testing.T, cs *sdk.ClientSession) []string {
@@ -274,11 +300,20 @@ func text(res *sdk.CallToolResult) string {
 // actionOf finds the id of the only action of a tool in the ledger.
 func (e *env) actionOf(t *testing.T, op string) string {
 	t.Helper()
-	ids := map[string]bool{}
-	n, err := e.store.Size(context.Background())
+	ids := actionsOf(t, e.store)[op]
+	require.Len(t, ids, 1, "actions of %s", op)
+	return ids[0]
+}
+
+// actionsOf returns the action ids in the ledger by operation.
+func actionsOf(t *testing.T, store *ledger.MemStore) map[string][]string {
+	t.Helper()
+	n, err := store.Size(context.Background())
 	require.NoError(t, err)
-	leaves, err := e.store.ReadLeaves(context.Background(), 0, int(n))
+	leaves, err := store.ReadLeaves(context.Background(), 0, int(n))
 	require.NoError(t, err)
+	ids := map[string][]string{}
+	seen := map[string]bool{}
 	for _, leaf := range leaves {
 		var r struct {
 			ActionID string `json:"action_id"`
@@ -286,15 +321,12 @@ func (e *env) actionOf(t *testing.T, op string) string {
 				Operation string `json:"operation"`
 			} `json:"resource"`
 		}
-		if json.Unmarshal(leaf, &r) == nil && r.Resource.Operation == op {
-			ids[r.ActionID] = true
+		if json.Unmarshal(leaf, &r) == nil && r.ActionID != "" && !seen[r.ActionID] {
+			seen[r.ActionID] = true
+			ids[r.Resource.Operation] = append(ids[r.Resource.Operation], r.ActionID)
 		}
 	}
-	require.Len(t, ids, 1, "actions of %s", op)
-	for id := range ids {
-		return id
-	}
-	return ""
+	return ids
 }
 
 func TestListingAndCalls(t *testing.T) {
@@ -341,6 +373,22 @@ func TestListingAndCalls(t *testing.T) {
 	e.verify(t)
 }
 
+// TestLongTargetIsCut: a target argument longer than
+// oars.MaxTargetLength is cut at a rune boundary, and the call decided.
+func TestLongTargetIsCut(t *testing.T) {
+	e := newEnv(t, time.Second)
+	cs := e.connect(t, "", nil)
+	path := "/srv/" + strings.Repeat("é", oars.MaxTargetLength/2) // the limit falls inside an é
+	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": path}})
+	require.NoError(t, err)
+	assert.False(t, res.IsError, text(res))
+	entries, err := e.guard.Receipts(context.Background(), e.actionOf(t, "read_file"))
+	require.NoError(t, err)
+	target := entries[0].Receipt.Resource.Target
+	assert.Equal(t, path[:oars.MaxTargetLength-1], target)
+	assert.True(t, utf8.ValidString(target))
+}
+
 func TestCancellationReachesUpstream(t *testing.T) {
 	e := newEnv(t, time.Second)
 	cs := e.connect(t, "", nil)
@@ -367,22 +415,13 @@ func TestListChangedPropagates(t *testing.T) {
 	})
 	for {
 		<-changed
-		if contains(toolNames(t, cs), "added_later") {
+		if slices.Contains(toolNames(t, cs), "added_later") {
 			break
 		}
 	}
 	res, err := cs.CallTool(context.Background(), &sdk.CallToolParams{Name: "added_later", Arguments: map[string]any{}})
 	require.NoError(t, err)
 	assert.Equal(t, "new", text(res))
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // TestApprovalFlow runs the approval of a big payment on the current
@@ -509,12 +548,7 @@ func TestNameCollisions(t *testing.T) {
 	}}, mcp.Options{Guard: e.guard, Caller: func(context.Context, *sdk.RequestExtra) (*mcp.Caller, error) { return caller, nil }})
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = px.Close() })
-	ct, st := sdk.NewInMemoryTransports()
-	_, err = px.Server().Connect(ctx, st, nil)
-	require.NoError(t, err)
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "c", Version: "v0"}, nil).Connect(ctx, ct, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cs.Close() })
+	cs := connectTo(t, px, "", nil)
 	// Every tool of alpha and beta is denied by the policy, so none is
 	// listed; the routing is checked on the server's tool set instead.
 	names := toolNames(t, cs)

@@ -42,13 +42,13 @@ const (
 //   - Decide posts the action (POST /v1/actions, with a fresh
 //     Idempotency-Key so that a request lost in transit is sent again and
 //     decided once) and returns the server's signed receipts.
-//   - Execute reads the action (GET /v1/actions/{id}) and runs exec only
-//     if it is allowed, or approved, and the same call; then it reports
-//     the output or the error class (POST /v1/actions/{id}/result), and
-//     the server records executing and executed or failed. Unlike the
-//     Guard's, the claim is thus recorded after exec ran: if the report
-//     fails (the server is unreachable, another client reported first),
-//     the call has run all the same and Execute returns the error.
+//   - Execute claims the action (POST /v1/actions/{id}/claim: the server
+//     records executing if it is allowed, or approved, and the same call,
+//     and refuses otherwise), runs exec, and reports the output or the
+//     error class (POST /v1/actions/{id}/result): the server records
+//     executed or failed. If the report fails, the call has run all the
+//     same and Execute returns the error; the server marks the claimed
+//     action failed once its execution lease has passed.
 //   - Wait polls GET /v1/actions/{id} until the action is no longer
 //     pending approval or executing.
 //   - Cancel posts POST /v1/actions/{id}/cancel; the server cancels on

@@ -2,12 +2,10 @@ package mcp_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,9 +21,7 @@ import (
 	"github.com/oarsdev/oars/connector"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/httpapi"
-	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/mcp"
-	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
 )
 
@@ -40,63 +36,28 @@ const (
 // remoteEnv is an oarsd API (httpapi over a Guard and a ledger) on
 // loopback, and the Remote deciding at it.
 type remoteEnv struct {
-	guard  *oars.Guard
-	store  *ledger.MemStore
-	keys   *receipt.KeySet
+	guardEnv
 	url    string
 	remote *mcp.Remote
 }
 
 func newRemoteEnv(t *testing.T, executors map[string]oars.ExecFunc) *remoteEnv {
 	t.Helper()
-	ctx := context.Background()
-	p, err := policy.Parse("mcp.yaml", []byte(proxyPolicy))
-	require.NoError(t, err)
-	set, err := policy.NewSet(p)
-	require.NoError(t, err)
-	signer, err := receipt.NewEd25519Signer("k", ed25519.NewKeyFromSeed(make([]byte, 32)))
-	require.NoError(t, err)
-	keys, err := receipt.NewKeySet(signer)
-	require.NoError(t, err)
-	store := ledger.NewMemStore()
-	l, err := ledger.New(ctx, store)
-	require.NoError(t, err)
-	g, err := oars.New(set, keys, l)
-	require.NoError(t, err)
+	e := &remoteEnv{guardEnv: newGuardEnv(t, proxyPolicy)}
 	auth, err := identity.NewTokenSet([]identity.Token{
 		{Name: "alice", Hash: identity.HashToken(aliceToken), Roles: []identity.Role{identity.RoleOperator}, Tenants: []string{"acme"}},
 		{Name: "coder-token", Hash: identity.HashToken(agentToken), Roles: []identity.Role{identity.RoleAgent}, Tenants: []string{"acme"}, AgentID: "coder"},
 		{Name: "auditor", Hash: identity.HashToken(auditorToken), Roles: []identity.Role{identity.RoleAuditor}, Tenants: []string{"acme"}},
 	})
 	require.NoError(t, err)
-	h, err := httpapi.New(httpapi.Config{Guard: g, Keys: keys, Auth: auth, Executors: executors})
+	h, err := httpapi.New(httpapi.Config{Guard: e.guard, Keys: e.keys, Auth: auth, Executors: executors})
 	require.NoError(t, err)
-	e := &remoteEnv{guard: g, store: store, keys: keys}
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	e.url = srv.URL
 	e.remote, err = mcp.NewRemote(srv.URL, aliceToken, srv.Client(), mcp.WithPollInterval(5*time.Millisecond))
 	require.NoError(t, err)
 	return e
-}
-
-func (e *remoteEnv) statuses(t *testing.T, actionID string) []receipt.Status {
-	t.Helper()
-	entries, err := e.guard.Receipts(context.Background(), actionID)
-	require.NoError(t, err)
-	var out []receipt.Status
-	for _, en := range entries {
-		out = append(out, en.Receipt.Status)
-	}
-	return out
-}
-
-func (e *remoteEnv) verify(t *testing.T) {
-	t.Helper()
-	v, err := receipt.NewVerifier(e.keys)
-	require.NoError(t, err)
-	_, err = ledger.Verify(context.Background(), e.store, receipt.NewLogChecker(v))
-	require.NoError(t, err)
 }
 
 // action is a call of web's pay tool by the test caller.
@@ -397,13 +358,7 @@ func TestNewRemote(t *testing.T) {
 func remoteProxy(t *testing.T, e *remoteEnv, wait time.Duration) (*mcp.Proxy, *upstream) {
 	t.Helper()
 	up := newUpstream(t)
-	exe, err := os.Executable()
-	require.NoError(t, err)
-	cfg := &mcp.Config{Upstreams: []mcp.Upstream{
-		{Name: "web", URL: up.url, AllowPrivate: []string{"127.0.0.1/32"}},
-		{Name: "files", Command: exe, Env: []string{stdioEnv + "=1"}, TargetArgument: "path"},
-	}}
-	px, err := mcp.New(context.Background(), cfg, mcp.Options{
+	px, err := mcp.New(context.Background(), testConfig(t, up), mcp.Options{
 		Decider:      e.remote,
 		Caller:       func(context.Context, *sdk.RequestExtra) (*mcp.Caller, error) { return caller, nil },
 		StateKey:     []byte(strings.Repeat("k", 32)),
@@ -415,22 +370,10 @@ func remoteProxy(t *testing.T, e *remoteEnv, wait time.Duration) (*mcp.Proxy, *u
 	return px, up
 }
 
-func connectTo(t *testing.T, px *mcp.Proxy, opts *sdk.ClientOptions) *sdk.ClientSession {
-	t.Helper()
-	ct, st := sdk.NewInMemoryTransports()
-	ss, err := px.Server().Connect(context.Background(), st, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = ss.Close() })
-	cs, err := sdk.NewClient(&sdk.Implementation{Name: "test-client", Version: "v0"}, opts).Connect(context.Background(), ct, nil)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = cs.Close() })
-	return cs
-}
-
 func TestRemoteProxy(t *testing.T) {
 	e := newRemoteEnv(t, nil)
 	px, up := remoteProxy(t, e, time.Second)
-	cs := connectTo(t, px, nil)
+	cs := connectTo(t, px, "", nil)
 
 	assert.ElementsMatch(t, []string{"echo", "pay", "slow", "progress", "read_file", "delete_repo"}, toolNames(t, cs),
 		"a remote decider shows no policies: every tool is listed")
@@ -476,7 +419,7 @@ func TestRemoteProxyApproval(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			e := newRemoteEnv(t, nil)
 			px, up := remoteProxy(t, e, 300*time.Millisecond)
-			cs := connectTo(t, px, &sdk.ClientOptions{
+			cs := connectTo(t, px, "", &sdk.ClientOptions{
 				ElicitationHandler: func(ctx context.Context, req *sdk.ElicitRequest) (*sdk.ElicitResult, error) {
 					assert.Equal(t, e.url+"/v1/approvals/"+req.Params.ElicitationID, req.Params.URL)
 					if tt.decision != "" {
@@ -501,28 +444,4 @@ func TestRemoteProxyApproval(t *testing.T) {
 			e.verify(t)
 		})
 	}
-}
-
-// actionsOf returns the action ids in the ledger by operation.
-func actionsOf(t *testing.T, store *ledger.MemStore) map[string][]string {
-	t.Helper()
-	n, err := store.Size(context.Background())
-	require.NoError(t, err)
-	leaves, err := store.ReadLeaves(context.Background(), 0, int(n))
-	require.NoError(t, err)
-	ids := map[string][]string{}
-	seen := map[string]bool{}
-	for _, leaf := range leaves {
-		var r struct {
-			ActionID string `json:"action_id"`
-			Resource struct {
-				Operation string `json:"operation"`
-			} `json:"resource"`
-		}
-		if json.Unmarshal(leaf, &r) == nil && r.ActionID != "" && !seen[r.ActionID] {
-			seen[r.ActionID] = true
-			ids[r.Resource.Operation] = append(ids[r.Resource.Operation], r.ActionID)
-		}
-	}
-	return ids
 }
