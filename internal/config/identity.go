@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"slices"
 	"time"
-	"unicode/utf8"
 
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/oarsdev/oars/identity"
+	"github.com/oarsdev/oars/internal/textcheck"
 )
 
 // Authenticator names of auth_order.
@@ -176,17 +176,11 @@ func validGroups(groups []string) error {
 		switch {
 		case g == "":
 			return fmt.Errorf("group %d is empty", i)
-		case len(g) > identity.MaxIDLength:
-			return fmt.Errorf("group %d is longer than %d bytes", i, identity.MaxIDLength)
-		case !utf8.ValidString(g):
-			return fmt.Errorf("group %d is not valid UTF-8", i)
 		case seen[g]:
 			return fmt.Errorf("group %d is repeated", i)
 		}
-		for _, r := range g {
-			if r < 0x20 || r == 0x7f {
-				return fmt.Errorf("group %d contains a control character", i)
-			}
+		if msg := textcheck.Problem(g, true, identity.MaxIDLength); msg != "" {
+			return fmt.Errorf("group %d %s", i, msg)
 		}
 		seen[g] = true
 	}

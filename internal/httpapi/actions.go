@@ -116,15 +116,8 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	if !p.InTenant(req.TenantID) {
 		return notFound("tenant not found")
 	}
-	a := &oars.Action{
-		TenantID:       req.TenantID,
-		AgentID:        req.AgentID,
-		Principal:      oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
-		Resource:       oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
-		Input:          json.RawMessage(req.Input),
-		IdempotencyKey: r.Header.Get("Idempotency-Key"),
-		Request:        requestMetadata(r, p),
-	}
+	a := req.action(r, p)
+	a.IdempotencyKey = r.Header.Get("Idempotency-Key")
 	switch {
 	case p.UserID != "":
 		// The credential names the user (a user's JWT, a delegation
@@ -164,10 +157,7 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 		return err
 	}
 	resp := actionResponse{ActionID: out.ActionID, Status: out.Status, Replayed: out.Replayed, Output: out.Output, Queued: queued}
-	for _, e := range out.Receipts {
-		resp.Receipts = append(resp.Receipts, e.Bytes)
-		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
-	}
+	resp.Receipts, resp.LedgerIndexes = signedReceipts(out.Receipts)
 	status := http.StatusCreated
 	switch {
 	case queued:
@@ -177,6 +167,29 @@ func (s *server) postAction(w http.ResponseWriter, r *http.Request, p *identity.
 	}
 	writeJSON(w, status, resp)
 	return nil
+}
+
+// action returns the call of req by p as the Guard takes it: the
+// principal's roles and the idempotency key are left to the caller.
+func (req *actionRequest) action(r *http.Request, p *identity.Principal) *oars.Action {
+	return &oars.Action{
+		TenantID:  req.TenantID,
+		AgentID:   req.AgentID,
+		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
+		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
+		Input:     json.RawMessage(req.Input),
+		Request:   requestMetadata(r, p),
+	}
+}
+
+// signedReceipts returns the signed receipts of entries and their ledger
+// indexes, in order, as the API answers them (nil for none).
+func signedReceipts(entries []oars.Entry) (raws []json.RawMessage, indexes []int64) {
+	for _, e := range entries {
+		raws = append(raws, e.Bytes)
+		indexes = append(indexes, e.Index)
+	}
+	return raws, indexes
 }
 
 // bindingRefusal returns why the principal p may not submit req, or ""
@@ -189,14 +202,21 @@ func bindingRefusal(p *identity.Principal, req *actionRequest) string {
 		return fmt.Sprintf("agent_id does not match the agent the credential is bound to (%q)", p.AgentID)
 	case p.UserID != "" && req.UserContext.UserID != p.UserID:
 		return fmt.Sprintf("user_context.user_id does not match the user the credential acts for (%q)", p.UserID)
-	case !p.Allows(req.Resource.ToolID, req.Resource.Operation):
-		kind := "scope"
-		if len(p.Delegation) > 0 {
-			kind = "delegated scope"
-		}
-		return fmt.Sprintf("%s does not allow %s:%s", kind, req.Resource.ToolID, req.Resource.Operation)
 	}
-	return ""
+	return scopeRefusal(p, req.Resource.ToolID, req.Resource.Operation)
+}
+
+// scopeRefusal returns why p's scopes (or its delegated scopes) do not
+// allow operation op of tool, or "" if they do.
+func scopeRefusal(p *identity.Principal, tool, op string) string {
+	if p.Allows(tool, op) {
+		return ""
+	}
+	kind := "scope"
+	if len(p.Delegation) > 0 {
+		kind = "delegated scope"
+	}
+	return fmt.Sprintf("%s does not allow %s:%s", kind, tool, op)
 }
 
 // refuse records a denied receipt for a naming reason, with no policy
@@ -280,11 +300,7 @@ func (s *server) served(tool string) bool {
 // allowed and unexecuted; a replay of the request with the same
 // Idempotency-Key queues it again.
 func (s *server) enqueue(r *http.Request, a *oars.Action, out *oars.Outcome) error {
-	input := a.Input
-	if len(input) == 0 {
-		input = json.RawMessage("{}")
-	}
-	canonical, err := receipt.Canonicalize(input)
+	canonical, err := canonicalInput(a)
 	if err != nil {
 		return internal(err) // the Guard accepted it: cannot happen
 	}
@@ -294,15 +310,21 @@ func (s *server) enqueue(r *http.Request, a *oars.Action, out *oars.Outcome) err
 	return nil
 }
 
-// keepInput stores the canonical input of an action held for approval.
-// If it cannot, the action is cancelled (an approval that could never be
-// executed is worse than none) and the answer is 503.
-func (s *server) keepInput(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+// canonicalInput returns a's input in canonical form, {} for none, as
+// the Guard digests it.
+func canonicalInput(a *oars.Action) ([]byte, error) {
 	input := a.Input
 	if len(input) == 0 {
 		input = json.RawMessage("{}")
 	}
-	canonical, err := receipt.Canonicalize(input)
+	return receipt.Canonicalize(input)
+}
+
+// keepInput stores the canonical input of an action held for approval.
+// If it cannot, the action is cancelled (an approval that could never be
+// executed is worse than none) and the answer is 503.
+func (s *server) keepInput(r *http.Request, a *oars.Action, out *oars.Outcome) error {
+	canonical, err := canonicalInput(a)
 	if err != nil {
 		return internal(err) // the Guard accepted it: cannot happen
 	}
@@ -382,21 +404,11 @@ type actionView struct {
 // receipt). Unknown actions and those of tenants or agents the caller may
 // not see are 404 alike.
 func (s *server) getAction(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
-	id := r.PathValue("id")
-	if checkString(id, true, oars.MaxIDLength) != "" {
-		return notFound("action not found")
-	}
-	entries, err := s.guard.Receipts(r.Context(), id)
-	switch {
-	case errors.Is(err, oars.ErrNotFound):
-		return notFound("action not found")
-	case err != nil:
-		return unavailable("the ledger is unavailable", err)
+	entries, err := s.visibleReceipts(r, p)
+	if err != nil {
+		return err
 	}
 	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
-		return notFound("action not found")
-	}
 	view := actionView{
 		ActionID: first.ActionID,
 		Status:   last.Status,
@@ -404,10 +416,29 @@ func (s *server) getAction(w http.ResponseWriter, r *http.Request, p *identity.P
 		AgentID:  first.AgentID,
 		Resource: first.Resource,
 	}
-	for _, e := range entries {
-		view.Receipts = append(view.Receipts, e.Bytes)
-		view.LedgerIndexes = append(view.LedgerIndexes, e.Index)
-	}
+	view.Receipts, view.LedgerIndexes = signedReceipts(entries)
 	writeJSON(w, http.StatusOK, view)
 	return nil
+}
+
+// visibleReceipts returns the receipts of the action of the path's id.
+// Unknown actions and those of tenants or agents p may not see are 404
+// alike.
+func (s *server) visibleReceipts(r *http.Request, p *identity.Principal) ([]oars.Entry, error) {
+	id := r.PathValue("id")
+	if checkString(id, true, oars.MaxIDLength) != "" {
+		return nil, notFound("action not found")
+	}
+	entries, err := s.guard.Receipts(r.Context(), id)
+	switch {
+	case errors.Is(err, oars.ErrNotFound):
+		return nil, notFound("action not found")
+	case err != nil:
+		return nil, unavailable("the ledger is unavailable", err)
+	}
+	first := entries[0].Receipt
+	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
+		return nil, notFound("action not found")
+	}
+	return entries, nil
 }

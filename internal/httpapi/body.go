@@ -24,20 +24,31 @@ import (
 // UTF-8, nesting, trailing data…), and decodes it rejecting unknown fields
 // and values of the wrong type, naming the field (400).
 func (s *server) readJSON(w http.ResponseWriter, r *http.Request, v any) error {
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+	body, err := s.readBody(w, r)
+	if err != nil {
 		return err
 	}
+	return decodeStrict(body, v)
+}
+
+// readBody reads r's body as readJSON does, without decoding it: it
+// requires Content-Type application/json (415) and bounds the body by
+// s.maxBody (413).
+func (s *server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
+		return nil, err
+	}
 	if r.ContentLength > s.maxBody {
-		return tooLarge(s.maxBody)
+		return nil, tooLarge(s.maxBody)
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return tooLarge(s.maxBody)
+			return nil, tooLarge(s.maxBody)
 		}
-		return badRequest("could not read the request body")
+		return nil, badRequest("could not read the request body")
 	}
-	return decodeStrict(body, v)
+	return body, nil
 }
 
 func tooLarge(max int64) error {

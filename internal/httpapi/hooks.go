@@ -3,7 +3,6 @@ package httpapi
 import (
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -46,18 +45,9 @@ func (s *server) postHook(w http.ResponseWriter, r *http.Request, p *identity.Pr
 	if err != nil {
 		return notFound("unknown agent")
 	}
-	if err := checkContentType(r.Header.Get("Content-Type")); err != nil {
-		return err
-	}
-	if r.ContentLength > s.maxBody {
-		return tooLarge(s.maxBody)
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	body, err := s.readBody(w, r)
 	if err != nil {
-		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return tooLarge(s.maxBody)
-		}
-		return badRequest("could not read the request body")
+		return err
 	}
 	opts, err := s.hookOptions(r, p, agent)
 	if err != nil {
@@ -96,12 +86,8 @@ func (s *server) decideHook(r *http.Request, p *identity.Principal, ev *hook.Eve
 	if err != nil {
 		return hook.Answer{}, err
 	}
-	if !p.Allows(a.Resource.ToolID, a.Resource.Operation) {
-		kind := "scope"
-		if len(p.Delegation) > 0 {
-			kind = "delegated scope"
-		}
-		out, err := s.guard.Refuse(r.Context(), a, fmt.Sprintf("%s does not allow %s:%s", kind, a.Resource.ToolID, a.Resource.Operation))
+	if reason := scopeRefusal(p, a.Resource.ToolID, a.Resource.Operation); reason != "" {
+		out, err := s.guard.Refuse(r.Context(), a, reason)
 		if err != nil {
 			return hook.Answer{}, err
 		}

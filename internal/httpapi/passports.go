@@ -47,6 +47,29 @@ func passportTenant(p *identity.Principal, named string, given bool) (string, er
 	return tenant, nil
 }
 
+// passportTarget returns the tenant (query parameter tenant_id, see
+// passportTenant) and the agent (the path's) of a passport route that
+// takes no body naming them.
+func passportTarget(r *http.Request, p *identity.Principal) (tenant, agent string, err error) {
+	q, err := parseQuery(r, "tenant_id")
+	if err != nil {
+		return "", "", err
+	}
+	if tenant, err = passportTenant(p, q.get("tenant_id"), q.has("tenant_id")); err != nil {
+		return "", "", err
+	}
+	if agent, err = passportAgent(r); err != nil {
+		return "", "", err
+	}
+	return tenant, agent, nil
+}
+
+// noPassports answers the passport routes of a server without
+// Config.Passports.
+func noPassports() error {
+	return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not keep passports")
+}
+
 // passportAgent returns the agent id of the path, checked.
 func passportAgent(r *http.Request) (string, error) {
 	agent := r.PathValue("agent_id")
@@ -89,17 +112,9 @@ func writePassport(w http.ResponseWriter, status int, p *identity.Passport) erro
 // getPassport answers the passport of an agent of a tenant the admin sees.
 func (s *server) getPassport(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
 	if s.cfg.Passports == nil {
-		return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not keep passports")
+		return noPassports()
 	}
-	q, err := parseQuery(r, "tenant_id")
-	if err != nil {
-		return err
-	}
-	tenant, err := passportTenant(p, q.get("tenant_id"), q.has("tenant_id"))
-	if err != nil {
-		return err
-	}
-	agent, err := passportAgent(r)
+	tenant, agent, err := passportTarget(r, p)
 	if err != nil {
 		return err
 	}
@@ -115,7 +130,7 @@ func (s *server) getPassport(w http.ResponseWriter, r *http.Request, p *identity
 // stored passport (201 when created).
 func (s *server) putPassport(w http.ResponseWriter, r *http.Request, p *identity.Principal) error {
 	if s.cfg.Passports == nil {
-		return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not keep passports")
+		return noPassports()
 	}
 	q, err := parseQuery(r, "tenant_id")
 	if err != nil {
@@ -178,17 +193,9 @@ type statusBody struct {
 
 func (s *server) setPassportStatus(w http.ResponseWriter, r *http.Request, p *identity.Principal, status identity.PassportStatus, event string) error {
 	if s.cfg.Passports == nil {
-		return errorf(http.StatusNotImplemented, codeNotImplemented, "this server does not keep passports")
+		return noPassports()
 	}
-	q, err := parseQuery(r, "tenant_id")
-	if err != nil {
-		return err
-	}
-	tenant, err := passportTenant(p, q.get("tenant_id"), q.has("tenant_id"))
-	if err != nil {
-		return err
-	}
-	agent, err := passportAgent(r)
+	tenant, agent, err := passportTarget(r, p)
 	if err != nil {
 		return err
 	}

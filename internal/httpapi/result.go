@@ -86,7 +86,7 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 	if err := req.validate(); err != nil {
 		return err
 	}
-	id, last, a, err := s.clientCall(r, p, &req.actionRequest)
+	last, a, err := s.clientCall(r, p, &req.actionRequest)
 	if err != nil {
 		return err
 	}
@@ -103,12 +103,12 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 	var out *oars.Outcome
 	if last.Status == receipt.StatusExecuting {
 		// Claimed first (POST /v1/actions/{id}/claim): complete it.
-		out, err = s.guard.Complete(ctx, id, a, output, execErr)
+		out, err = s.guard.Complete(ctx, a.ID, a, output, execErr)
 		if errors.Is(err, oars.ErrNotClaimed) {
 			err = fmt.Errorf("%w: %w", oars.ErrAlreadyClaimed, err)
 		}
 	} else {
-		out, err = s.guard.Execute(ctx, id, a, func(context.Context, *oars.Action) (json.RawMessage, error) {
+		out, err = s.guard.Execute(ctx, a.ID, a, func(context.Context, *oars.Action) (json.RawMessage, error) {
 			return output, execErr
 		})
 	}
@@ -117,12 +117,31 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 	case out != nil && out.Status == receipt.StatusFailed && len(out.Receipts) > 0:
 		// The reported failure (or an output the Guard refused as
 		// invalid_output) is recorded: an outcome like any other.
+	default:
+		return clientExecError(err, last.Status)
+	}
+	if out.Status == receipt.StatusFailed {
+		s.log.InfoContext(r.Context(), "client reported a failed execution",
+			slog.String("request_id", stateOf(r).id), slog.String("action_id", a.ID),
+			slog.String("error_class", out.Receipts[len(out.Receipts)-1].Receipt.ErrorClass))
+	}
+	resp := actionResponse{ActionID: a.ID, Status: out.Status}
+	resp.Receipts, resp.LedgerIndexes = signedReceipts(out.Receipts)
+	writeJSON(w, http.StatusOK, resp)
+	return nil
+}
+
+// clientExecError maps an error of the Guard's Claim, Execute or
+// Complete for an action reported by a client (whose status was status)
+// to the answer of postClaim and postResult.
+func clientExecError(err error, status receipt.Status) error {
+	switch {
 	case errors.Is(err, oars.ErrAlreadyClaimed):
 		return errorf(http.StatusConflict, codeAlreadyClaimed,
-			fmt.Sprintf("the action is %s: its execution was already claimed or reported", last.Status))
+			fmt.Sprintf("the action is %s: its execution was already claimed or reported", status))
 	case errors.Is(err, oars.ErrNotApproved):
 		return errorf(http.StatusConflict, codeNotApproved,
-			fmt.Sprintf("the action is %s: only an allowed or approved action may be executed", last.Status))
+			fmt.Sprintf("the action is %s: only an allowed or approved action may be executed", status))
 	case errors.Is(err, oars.ErrApprovalMismatch):
 		return errorf(http.StatusConflict, codeCallMismatch, "the call "+mismatchWhat(err)+"differs from the decided one")
 	case errors.Is(err, oars.ErrNotFound):
@@ -133,21 +152,8 @@ func (s *server) postResult(w http.ResponseWriter, r *http.Request, p *identity.
 		return unavailable("the ledger is unavailable", err)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
 		return unavailable("the request was cancelled", err)
-	default:
-		return internal(err)
 	}
-	if out.Status == receipt.StatusFailed {
-		s.log.InfoContext(r.Context(), "client reported a failed execution",
-			slog.String("request_id", stateOf(r).id), slog.String("action_id", id),
-			slog.String("error_class", out.Receipts[len(out.Receipts)-1].Receipt.ErrorClass))
-	}
-	resp := actionResponse{ActionID: id, Status: out.Status}
-	for _, e := range out.Receipts {
-		resp.Receipts = append(resp.Receipts, e.Bytes)
-		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
-	}
-	writeJSON(w, http.StatusOK, resp)
-	return nil
+	return internal(err)
 }
 
 // mismatchWhat names the part of the call that differs, from the Guard's
@@ -176,31 +182,16 @@ func (s *server) postClaim(w http.ResponseWriter, r *http.Request, p *identity.P
 	if err := req.validate(); err != nil {
 		return err
 	}
-	id, last, a, err := s.clientCall(r, p, &req)
+	last, a, err := s.clientCall(r, p, &req)
 	if err != nil {
 		return err
 	}
-	out, err := s.guard.Claim(context.WithoutCancel(r.Context()), id, a)
-	switch {
-	case err == nil:
-	case errors.Is(err, oars.ErrAlreadyClaimed):
-		return errorf(http.StatusConflict, codeAlreadyClaimed, fmt.Sprintf("the action is %s: its execution was already claimed or reported", last.Status))
-	case errors.Is(err, oars.ErrNotApproved):
-		return errorf(http.StatusConflict, codeNotApproved, fmt.Sprintf("the action is %s: only an allowed or approved action may be executed", last.Status))
-	case errors.Is(err, oars.ErrApprovalMismatch):
-		return errorf(http.StatusConflict, codeCallMismatch, "the call "+mismatchWhat(err)+"differs from the decided one")
-	case errors.Is(err, oars.ErrInvalidAction):
-		return badRequest(strings.TrimPrefix(err.Error(), "oars: "))
-	case errors.Is(err, oars.ErrLedger), errors.Is(err, oars.ErrSigning):
-		return unavailable("the ledger is unavailable", err)
-	default:
-		return internal(err)
+	out, err := s.guard.Claim(context.WithoutCancel(r.Context()), a.ID, a)
+	if err != nil {
+		return clientExecError(err, last.Status)
 	}
-	resp := actionResponse{ActionID: id, Status: out.Status}
-	for _, e := range out.Receipts {
-		resp.Receipts = append(resp.Receipts, e.Bytes)
-		resp.LedgerIndexes = append(resp.LedgerIndexes, e.Index)
-	}
+	resp := actionResponse{ActionID: a.ID, Status: out.Status}
+	resp.Receipts, resp.LedgerIndexes = signedReceipts(out.Receipts)
 	writeJSON(w, http.StatusOK, resp)
 	return nil
 }
@@ -208,41 +199,25 @@ func (s *server) postClaim(w http.ResponseWriter, r *http.Request, p *identity.P
 // clientCall checks the call of a client that runs an action itself
 // (claim and result): the tenant, the credential's binding, the action's
 // visibility and that the server does not execute the tool itself. It
-// returns the action id, its last receipt and the call as an action.
-func (s *server) clientCall(r *http.Request, p *identity.Principal, req *actionRequest) (string, *receipt.Receipt, *oars.Action, error) {
+// returns the action's last receipt and the call as an action (with the
+// action's id).
+func (s *server) clientCall(r *http.Request, p *identity.Principal, req *actionRequest) (*receipt.Receipt, *oars.Action, error) {
 	if !p.InTenant(req.TenantID) {
-		return "", nil, nil, notFound("tenant not found")
+		return nil, nil, notFound("tenant not found")
 	}
 	if reason := bindingRefusal(p, req); reason != "" {
 		// Nothing is recorded: the credential may not make this call.
-		return "", nil, nil, errorf(http.StatusForbidden, codeForbidden, reason)
+		return nil, nil, errorf(http.StatusForbidden, codeForbidden, reason)
 	}
-	id := r.PathValue("id")
-	if checkString(id, true, oars.MaxIDLength) != "" {
-		return "", nil, nil, notFound("action not found")
-	}
-	entries, err := s.guard.Receipts(r.Context(), id)
-	switch {
-	case errors.Is(err, oars.ErrNotFound):
-		return "", nil, nil, notFound("action not found")
-	case err != nil:
-		return "", nil, nil, unavailable("the ledger is unavailable", err)
+	entries, err := s.visibleReceipts(r, p)
+	if err != nil {
+		return nil, nil, err
 	}
 	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	if !p.InTenant(first.TenantID) || !p.MaySeeAgent(first.AgentID) {
-		return "", nil, nil, notFound("action not found")
-	}
 	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
-		return "", nil, nil, errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
+		return nil, nil, errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
 	}
-	a := &oars.Action{
-		ID:        id,
-		TenantID:  req.TenantID,
-		AgentID:   req.AgentID,
-		Principal: oars.Principal{UserID: req.UserContext.UserID, Delegation: delegationHops(p.Delegation)},
-		Resource:  oars.Resource{ToolID: req.Resource.ToolID, Operation: req.Resource.Operation, Target: req.Resource.Target},
-		Input:     json.RawMessage(req.Input),
-		Request:   requestMetadata(r, p),
-	}
-	return id, last, a, nil
+	a := req.action(r, p)
+	a.ID = r.PathValue("id")
+	return last, a, nil
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/oarsdev/oars/connector"
 	"github.com/oarsdev/oars/connector/queue"
 	"github.com/oarsdev/oars/internal/config"
+	"github.com/oarsdev/oars/internal/fsutil"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/receipt"
 )
@@ -119,7 +120,7 @@ func loadStepUpKey(ctx context.Context, cfg *config.Config, log *slog.Logger) ([
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("server: stepup key: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(hex.EncodeToString(key)+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("server: stepup key: %w", err)
 	}
 	log.InfoContext(ctx, "generated a development step-up key", slog.String("path", path))

@@ -452,17 +452,15 @@ func TestApprovalCrashChild(t *testing.T) {
 	_ = srv.Serve(ctx, ln)
 }
 
-// TestApprovalCrashBeforeExecution approves an action on a server that
-// cannot execute it, kills that server (SIGKILL) and starts one that can
-// on the same data directory: the action is executed exactly once, at
-// start-up, and a further restart executes nothing.
-func TestApprovalCrashBeforeExecution(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts a child process")
-	}
-	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestApprovalCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
+// startChild runs the test named run of this binary as a child process,
+// with env ("NAME=value") added to its environment, and returns the URL
+// it prints on a line "listening URL" and a function that SIGKILLs it
+// and waits for it to end. The child is killed at cleanup if still
+// running.
+func startChild(t *testing.T, run, env string) (base string, kill func()) {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^"+run+"$", "-test.count=1")
+	cmd.Env = append(os.Environ(), env)
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
@@ -474,7 +472,6 @@ func TestApprovalCrashBeforeExecution(t *testing.T) {
 			_ = cmd.Wait()
 		}
 	})
-	var base string
 	lines := bufio.NewScanner(stdout)
 	for lines.Scan() {
 		if rest, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
@@ -483,6 +480,24 @@ func TestApprovalCrashBeforeExecution(t *testing.T) {
 		}
 	}
 	require.NotEmpty(t, base, "the child's URL")
+	return base, func() {
+		t.Helper()
+		require.NoError(t, cmd.Process.Kill(), "SIGKILL the child")
+		_ = cmd.Wait()
+		killed = true
+	}
+}
+
+// TestApprovalCrashBeforeExecution approves an action on a server that
+// cannot execute it, kills that server (SIGKILL) and starts one that can
+// on the same data directory: the action is executed exactly once, at
+// start-up, and a further restart executes nothing.
+func TestApprovalCrashBeforeExecution(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a child process")
+	}
+	dir := t.TempDir()
+	base, kill := startChild(t, "TestApprovalCrashChild", crashChildEnv+"="+dir)
 
 	id := refund(t, base, 700).ActionID
 	for _, who := range []string{"bob", "carol"} {
@@ -490,9 +505,7 @@ func TestApprovalCrashBeforeExecution(t *testing.T) {
 		require.Equal(t, http.StatusOK, status, "vote by %s: %s", who, code)
 	}
 	require.Equal(t, "approved", getApproval(t, base, id).Status)
-	require.NoError(t, cmd.Process.Kill(), "SIGKILL the child")
-	_ = cmd.Wait()
-	killed = true
+	kill()
 
 	ex := newExecutions()
 	s := startWith(t, approvalConfig(t, dir), server.WithExecutor("payments", ex.exec))

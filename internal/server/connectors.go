@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/oarsdev/oars/connector/queue"
 	"github.com/oarsdev/oars/connector/vault"
 	"github.com/oarsdev/oars/internal/config"
+	"github.com/oarsdev/oars/internal/fsutil"
 )
 
 // VaultKeyFile is the file in the data directory that holds the
@@ -76,7 +78,7 @@ func newConnectors(ctx context.Context, cfg *config.Config, st store, extra map[
 	if len(cfg.AllowedTools) > 0 {
 		served := reg.Tools()
 		for _, id := range cfg.AllowedTools {
-			if !contains(served, id) {
+			if !slices.Contains(served, id) {
 				return nil, fmt.Errorf("server: allowed_tools: %q is not a configured tool", id)
 			}
 		}
@@ -84,15 +86,6 @@ func newConnectors(ctx context.Context, cfg *config.Config, st store, extra map[
 	}
 	log.InfoContext(ctx, "connectors loaded", slog.String("tools", strings.Join(reg.Tools(), ",")), slog.String("execution", cfg.Execution))
 	return reg, nil
-}
-
-func contains(ss []string, s string) bool {
-	for _, x := range ss {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // openVault returns the vault over the store with the configured keys,
@@ -137,7 +130,7 @@ func vaultKeys(ctx context.Context, cfg *config.Config, log *slog.Logger) (*vaul
 	if err != nil {
 		return nil, fmt.Errorf("server: vault key: %w", err)
 	}
-	if err := writeFileAtomic(path, []byte(key.String()+"\n"), 0o600); err != nil {
+	if err := fsutil.WriteFileAtomic(path, []byte(key.String()+"\n"), 0o600); err != nil {
 		return nil, fmt.Errorf("server: vault key: %w", err)
 	}
 	keys, err := vault.NewKeyring(key)

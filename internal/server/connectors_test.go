@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/base64"
@@ -13,7 +12,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -328,35 +326,12 @@ func TestQueuedExecutionSurvivesKill(t *testing.T) {
 	defer up.Close()
 	defer close(hold) // lets the killed worker's request end before up.Close
 	dir := t.TempDir()
-	cmd := exec.CommandContext(t.Context(), os.Args[0], "-test.run=^TestQueueCrashChild$", "-test.count=1")
-	cmd.Env = append(os.Environ(), queueChildEnv+"="+dir+"|"+up.URL)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	require.NoError(t, cmd.Start())
-	killed := false
-	t.Cleanup(func() {
-		if !killed {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-	})
-	var base string
-	lines := bufio.NewScanner(stdout)
-	for lines.Scan() {
-		if rest, ok := strings.CutPrefix(lines.Text(), "listening "); ok {
-			base = rest
-			break
-		}
-	}
-	require.NotEmpty(t, base, "the child's URL")
+	base, kill := startChild(t, "TestQueueCrashChild", queueChildEnv+"="+dir+"|"+up.URL)
 
 	out := createIssue(t, base, "queued", http.StatusAccepted)
 	assert.Equal(t, "allowed", out.Status)
 	assert.Equal(t, out.ActionID, <-tr.arrived, "the worker reached the upstream")
-	require.NoError(t, cmd.Process.Kill(), "SIGKILL the worker mid-execution")
-	_ = cmd.Wait()
-	killed = true
+	kill() // SIGKILL the worker mid-execution
 	tr.mu.Lock()
 	tr.hold = nil // the next attempt is answered at once
 	tr.mu.Unlock()

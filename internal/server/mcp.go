@@ -115,9 +115,11 @@ func mcpCaller(_ context.Context, extra *sdk.RequestExtra) (*mcp.Caller, error) 
 	if user == "" {
 		user = p.Subject
 	}
-	for name, v := range map[string]string{"tenant": tenant, "agent": agent, "user": user} {
-		if pr := textcheck.Problem(v, true, oars.MaxIDLength); pr != "" {
-			return nil, fmt.Errorf("%s %s (send the %s header)", name, pr, map[string]string{"tenant": HeaderTenant, "agent": HeaderAgent, "user": HeaderUser}[name])
+	for _, f := range []struct{ name, value, header string }{
+		{"tenant", tenant, HeaderTenant}, {"agent", agent, HeaderAgent}, {"user", user, HeaderUser},
+	} {
+		if pr := textcheck.Problem(f.value, true, oars.MaxIDLength); pr != "" {
+			return nil, fmt.Errorf("%s %s (send the %s header)", f.name, pr, f.header)
 		}
 	}
 	switch {

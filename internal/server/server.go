@@ -491,15 +491,10 @@ func loadKeySet(cfg *config.Config, signer receipt.Signer) (*receipt.KeySet, err
 	if err != nil {
 		return nil, fmt.Errorf("server: keys: %w", err)
 	}
-	if err := writeFileAtomic(path, jwks, 0o644); err != nil {
+	if err := fsutil.WriteFileAtomic(path, jwks, 0o644); err != nil {
 		return nil, fmt.Errorf("server: keys: %w", err)
 	}
 	return ks, nil
-}
-
-// writeFileAtomic writes a file so that it appears whole or not at all.
-func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
-	return fsutil.WriteFileAtomic(path, data, perm)
 }
 
 // policyPath returns the configured policy path, writing the demo policy
@@ -514,7 +509,7 @@ func policyPath(cfg *config.Config) (string, error) {
 	}
 	demo := filepath.Join(dir, "demo.yaml")
 	if _, err := os.Stat(demo); errors.Is(err, fs.ErrNotExist) {
-		if err := writeFileAtomic(demo, DemoPolicy, 0o600); err != nil {
+		if err := fsutil.WriteFileAtomic(demo, DemoPolicy, 0o600); err != nil {
 			return "", fmt.Errorf("server: policies: %w", err)
 		}
 	}
