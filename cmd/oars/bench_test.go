@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -12,9 +11,6 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-
-	"github.com/oarsdev/oars/internal/config"
-	"github.com/oarsdev/oars/internal/server"
 )
 
 // devToken is the development operator token an in-process server
@@ -22,33 +18,11 @@ import (
 const devToken = "dev_operator_token"
 
 // startServer runs a development oarsd in-process on a loopback port with
-// a fresh data directory, and stops it when the test ends.
+// a fresh data directory and the demo policy, and stops it when the test
+// ends.
 func startServer(t *testing.T) *url.URL {
 	t.Helper()
-	cfg := config.Defaults()
-	cfg.DataDir = t.TempDir()
-	ctx, cancel := context.WithCancel(context.Background())
-	srv, err := server.New(ctx, &cfg, slog.New(slog.DiscardHandler))
-	if err != nil {
-		cancel()
-		require.NoError(t, err, "server.New")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		cancel()
-		require.NoError(t, srv.Close())
-		require.NoError(t, err, "net.Listen")
-	}
-	done := make(chan error, 1)
-	go func() { done <- srv.Serve(ctx, ln) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	})
-	u, err := url.Parse("http://" + ln.Addr().String())
-	require.NoError(t, err)
+	_, u := startPolicyServer(t, "")
 	return u
 }
 

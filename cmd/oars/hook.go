@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -185,6 +184,14 @@ func parseHookFlags(args []string) (hookConfig, error) {
 		}
 		return cfg, nil
 	}
+	cfg.setLocalDefaults()
+	return cfg, nil
+}
+
+// setLocalDefaults defaults the data directory of a local run to
+// $HOME/.oars/hooks (.oars without a home directory) and the policy to
+// DIR/policies.
+func (cfg *hookConfig) setLocalDefaults() {
 	if cfg.dataDir == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -196,7 +203,6 @@ func parseHookFlags(args []string) (hookConfig, error) {
 	if cfg.policy == "" {
 		cfg.policy = filepath.Join(cfg.dataDir, "policies")
 	}
-	return cfg, nil
 }
 
 // hookResult is the answer of runHook and, if not nil, the function
@@ -350,7 +356,7 @@ func writeHookJWKS(dir string, signer receipt.Signer) error {
 	if err != nil {
 		return err
 	}
-	if err := writeNewFile(filepath.Join(dir, ledgerJWKSFile), jwks); err != nil {
+	if err := fsutil.WriteFileAtomic(filepath.Join(dir, ledgerJWKSFile), jwks, 0o644); err != nil {
 		return fmt.Errorf("write JWKS: %w", err)
 	}
 	return nil
@@ -359,12 +365,6 @@ func writeHookJWKS(dir string, signer receipt.Signer) error {
 // hookKeyFile is the signing key in the data directory (as oarsd names
 // it).
 const hookKeyFile = "signing.key"
-
-// writeNewFile writes data to path through a temporary file, so that
-// readers see all of it or nothing.
-func writeNewFile(path string, data []byte) error {
-	return fsutil.WriteFileAtomic(path, data, 0o644)
-}
 
 // remoteHook asks the oarsd of cfg to answer the event: POST
 // /v1/hooks/AGENT with the event as body. Any failure is answered by
@@ -394,24 +394,9 @@ func askServer(ctx context.Context, agent hook.Agent, cfg hookConfig, data []byt
 	if cfg.agentID != "" {
 		q.Set("agent_id", cfg.agentID)
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint("/v1/hooks/"+url.PathEscape(string(agent)), q), bytes.NewReader(data))
+	body, err := send(ctx, c.http, http.MethodPost, c.endpoint("/v1/hooks/"+url.PathEscape(string(agent)), q), c.token, data, hookMaxAnswer)
 	if err != nil {
 		return hook.Answer{}, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return hook.Answer{}, err
-	}
-	defer resp.Body.Close()
-	body, err := readBody(resp.Body, hookMaxAnswer)
-	if err != nil {
-		return hook.Answer{}, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return hook.Answer{}, newStatusError(resp.StatusCode, body)
 	}
 	var ans hook.Answer
 	if err := json.Unmarshal(body, &ans); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -180,9 +181,22 @@ func printable(s string) string {
 // token is not empty) and returns the body of a 200 answer, at most max
 // bytes. Another status is an *httpStatusError.
 func get(ctx context.Context, c *http.Client, rawURL, token string, max int64) ([]byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	return send(ctx, c, http.MethodGet, rawURL, token, nil, max)
+}
+
+// send is get for any method: a non-nil body is sent as
+// application/json.
+func send(ctx context.Context, c *http.Client, method, rawURL, token string, body []byte, max int64) ([]byte, error) {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, rawURL, r)
 	if err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	req.Header.Set("Accept", "application/json")
 	if token != "" {
@@ -193,14 +207,14 @@ func get(ctx context.Context, c *http.Client, rawURL, token string, max int64) (
 		return nil, err
 	}
 	defer resp.Body.Close()
-	body, err := readBody(resp.Body, max)
+	answer, err := readBody(resp.Body, max)
 	if err != nil {
 		return nil, err
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, newStatusError(resp.StatusCode, body)
+		return nil, newStatusError(resp.StatusCode, answer)
 	}
-	return body, nil
+	return answer, nil
 }
 
 // readBody reads r to the end, failing if it holds more than max bytes.

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
@@ -66,11 +67,12 @@ type ledgerSource struct {
 	schema   string
 }
 
-// ledgerFlags registers the flags that choose the ledger on flags.
+// ledgerFlags registers the flags that choose the store (of oars ledger
+// and oars vault) on flags.
 func ledgerFlags(flags *flag.FlagSet, src *ledgerSource) {
 	flags.StringVar(&src.dataDir, "data-dir", "", "the data `DIR` holding "+ledgerDBFile)
 	flags.StringVar(&src.postgres, "postgres", "", "the PostgreSQL connection `URL` (default $"+ledgerPostgresEnv+")")
-	flags.StringVar(&src.schema, "schema", "", "the PostgreSQL `schema` holding the ledger (default public)")
+	flags.StringVar(&src.schema, "schema", "", "the PostgreSQL `schema` of the store (default public)")
 }
 
 // check validates the flags of src, taking the connection string from
@@ -99,12 +101,8 @@ func openLedgerStore(ctx context.Context, src ledgerSource) (ledger.Store, func(
 	if src.dataDir == "" {
 		return nil, nil, errors.New("--data-dir DIR is required")
 	}
-	fi, err := os.Stat(src.dataDir)
-	switch {
-	case err != nil:
-		return nil, nil, fmt.Errorf("data dir: %w", err)
-	case !fi.IsDir():
-		return nil, nil, fmt.Errorf("data dir %s is not a directory", src.dataDir)
+	if err := checkDataDir(src.dataDir); err != nil {
+		return nil, nil, err
 	}
 	s, err := sqlite.Open(ctx, filepath.Join(src.dataDir, ledgerDBFile), sqlite.WithReadOnly())
 	if err != nil {
@@ -116,23 +114,48 @@ func openLedgerStore(ctx context.Context, src ledgerSource) (ledger.Store, func(
 	return s, s.Close, nil
 }
 
-// openPostgresLedger opens the PostgreSQL ledger of src in read-only
-// transactions: an absent or outdated schema makes the migration in
-// postgres.Open fail instead of writing.
+// openPostgresLedger opens the PostgreSQL ledger of src read-only.
 func openPostgresLedger(ctx context.Context, src ledgerSource) (ledger.Store, func() error, error) {
-	schema := src.schema
-	if schema == "" {
-		schema = "public"
-	}
-	s, err := postgres.Open(ctx, readOnlyConnString(src.postgres), postgres.WithSchema(schema))
+	s, err := openPostgres(ctx, src, true, "ledger", "verify does not create or migrate it; start oarsd on it first")
 	if err != nil {
-		var pgErr *pgconn.PgError
-		if errors.As(err, &pgErr) && pgErr.Code == pgReadOnlyTransaction {
-			return nil, nil, fmt.Errorf("no ledger in schema %q (or one of an older version): verify does not create or migrate it; start oarsd on it first", schema)
-		}
 		return nil, nil, err
 	}
 	return s, s.Close, nil
+}
+
+// checkDataDir checks that the data directory dir exists and is a
+// directory.
+func checkDataDir(dir string) error {
+	fi, err := os.Stat(dir)
+	switch {
+	case err != nil:
+		return fmt.Errorf("data dir: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("data dir %s is not a directory", dir)
+	}
+	return nil
+}
+
+// openPostgres opens the PostgreSQL store of src in its schema (default
+// public). With readOnly every transaction is read-only, so an absent or
+// outdated schema makes the migration in postgres.Open fail instead of
+// writing; that failure is reported as "no WHAT in schema S (or one of an
+// older version): HINT".
+func openPostgres(ctx context.Context, src ledgerSource, readOnly bool, what, hint string) (*postgres.Store, error) {
+	schema := cmp.Or(src.schema, "public")
+	conn := src.postgres
+	if readOnly {
+		conn = readOnlyConnString(conn)
+	}
+	s, err := postgres.Open(ctx, conn, postgres.WithSchema(schema))
+	if err != nil {
+		var pgErr *pgconn.PgError
+		if readOnly && errors.As(err, &pgErr) && pgErr.Code == pgReadOnlyTransaction {
+			return nil, fmt.Errorf("no %s in schema %q (or one of an older version): %s", what, schema, hint)
+		}
+		return nil, err
+	}
+	return s, nil
 }
 
 // pgReadOnlyTransaction is PostgreSQL's SQLSTATE for a write attempted in

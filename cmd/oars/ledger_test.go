@@ -312,20 +312,20 @@ type pgLedger struct {
 	root   string
 }
 
-// newPGLedger seeds a random schema of the database at
-// OARS_TEST_POSTGRES_URL with five signed receipts of two actions, through
-// a ledger.Ledger, and skips the test when the variable is unset.
-func newPGLedger(t *testing.T) *pgLedger {
+// pgTestSchema returns the test database URL and a fresh schema named
+// prefix and random hex digits, dropped at the end of the test; it skips
+// the test (the PostgreSQL tests of what) when OARS_TEST_POSTGRES_URL is
+// unset.
+func pgTestSchema(t *testing.T, prefix, what string) (url, schema string) {
 	t.Helper()
-	url := os.Getenv("OARS_TEST_POSTGRES_URL")
+	url = os.Getenv("OARS_TEST_POSTGRES_URL")
 	if url == "" {
-		t.Skip("OARS_TEST_POSTGRES_URL not set: skipping the PostgreSQL tests of oars ledger verify")
+		t.Skip("OARS_TEST_POSTGRES_URL not set: skipping the PostgreSQL tests of " + what)
 	}
-	ctx := t.Context()
 	var rnd [8]byte
 	_, err := rand.Read(rnd[:])
 	require.NoError(t, err)
-	pl := &pgLedger{url: url, schema: "oars_cli_test_" + hex.EncodeToString(rnd[:])}
+	schema = prefix + hex.EncodeToString(rnd[:])
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
@@ -335,10 +335,21 @@ func newPGLedger(t *testing.T) *pgLedger {
 			return
 		}
 		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{pl.schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("cleanup: drop schema %s: %v", pl.schema, err)
+		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
+			t.Errorf("cleanup: drop schema %s: %v", schema, err)
 		}
 	})
+	return url, schema
+}
+
+// newPGLedger seeds a random schema of the database at
+// OARS_TEST_POSTGRES_URL with five signed receipts of two actions, through
+// a ledger.Ledger, and skips the test when the variable is unset.
+func newPGLedger(t *testing.T) *pgLedger {
+	t.Helper()
+	url, schema := pgTestSchema(t, "oars_cli_test_", "oars ledger verify")
+	ctx := t.Context()
+	pl := &pgLedger{url: url, schema: schema}
 
 	signer, _, err := receipt.GenerateKey("pg-test")
 	require.NoError(t, err)

@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -112,18 +111,9 @@ func cmdMCP(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		}
 		return serveMCP(ctx, cfg, opts, stdin, stdout, stderr)
 	}
-	if *dataDir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			*dataDir = ".oars"
-		} else {
-			*dataDir = filepath.Join(home, ".oars", "hooks")
-		}
-	}
-	if *policyPath == "" {
-		*policyPath = filepath.Join(*dataDir, "policies")
-	}
-	g, closeGuard, err := openHookGuard(ctx, hookConfig{policy: *policyPath, dataDir: *dataDir, timeout: 10 * time.Second})
+	local := hookConfig{policy: *policyPath, dataDir: *dataDir, timeout: 10 * time.Second}
+	local.setLocalDefaults()
+	g, closeGuard, err := openHookGuard(ctx, local)
 	if err != nil {
 		fmt.Fprintf(stderr, "oars mcp wrap: %v\n", err)
 		return 1

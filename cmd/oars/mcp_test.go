@@ -70,27 +70,10 @@ func TestMCPWrap(t *testing.T) {
 	require.NoError(t, err)
 	t.Setenv(wrapUpstreamEnv, "1") // inherited by the wrapped server only: the wrapper's own code ignores it
 
-	clientToWrap, wrapIn := io.Pipe()
-	wrapOut, wrapToClient := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	go func() {
-		code := cmdMCP(ctx, []string{"wrap", "--policy", policyFile, "--data-dir", filepath.Join(dir, "data"),
-			"--name", "files", "--target-arg", "path", "--", exe}, clientToWrap, wrapToClient, &stderr)
-		wrapToClient.Close()
-		done <- code
-	}()
-
-	c := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "v0"}, nil)
-	cs, err := c.Connect(ctx, &sdk.IOTransport{Reader: wrapOut, Writer: wrapIn}, nil)
-	require.NoError(t, err, stderr.String())
-	var names []string
-	for tool, err := range cs.Tools(ctx, nil) {
-		require.NoError(t, err)
-		names = append(names, tool.Name)
-	}
-	assert.Equal(t, []string{"read_file"}, names, "delete_file can never be allowed: hidden")
+	w := startWrap(t, "--policy", policyFile, "--data-dir", filepath.Join(dir, "data"),
+		"--name", "files", "--target-arg", "path", "--", exe)
+	ctx, cs, stderr := w.ctx, w.cs, w.stderr
+	assert.Equal(t, []string{"read_file"}, w.tools(t), "delete_file can never be allowed: hidden")
 
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
@@ -99,10 +82,7 @@ func TestMCPWrap(t *testing.T) {
 	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/etc/passwd"}})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, "denied by target")
-	require.NoError(t, cs.Close())
-	wrapIn.Close()
-	cancel()
-	assert.Equal(t, 0, <-done, stderr.String())
+	assert.Equal(t, 0, w.stop(t), stderr.String())
 
 	// The receipts are in the local ledger and verify.
 	var out, errOut syncBuffer
@@ -110,9 +90,61 @@ func TestMCPWrap(t *testing.T) {
 	assert.Equal(t, 0, code, errOut.String())
 }
 
+// wrapSession is an `oars mcp wrap` running in the test, with the SDK's
+// client connected to it over pipes.
+type wrapSession struct {
+	ctx    context.Context // the wrapper's, cancelled by stop
+	cs     *sdk.ClientSession
+	stderr *syncBuffer // the wrapper's
+	cancel context.CancelFunc
+	in     io.Closer // the wrapper's stdin
+	done   chan int  // the wrapper's exit code
+}
+
+// startWrap runs `oars mcp wrap ARGS` and connects a client to it.
+func startWrap(t *testing.T, args ...string) *wrapSession {
+	t.Helper()
+	clientToWrap, wrapIn := io.Pipe()
+	wrapOut, wrapToClient := io.Pipe()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel) // stops the wrapper of a test that failed before stop
+	w := &wrapSession{ctx: ctx, stderr: &syncBuffer{}, cancel: cancel, in: wrapIn, done: make(chan int, 1)}
+	go func() {
+		code := cmdMCP(ctx, append([]string{"wrap"}, args...), clientToWrap, wrapToClient, w.stderr)
+		wrapToClient.Close()
+		w.done <- code
+	}()
+	c := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "v0"}, nil)
+	cs, err := c.Connect(ctx, &sdk.IOTransport{Reader: wrapOut, Writer: wrapIn}, nil)
+	require.NoError(t, err, w.stderr.String())
+	w.cs = cs
+	return w
+}
+
+// tools returns the names of the tools the wrapper lists.
+func (w *wrapSession) tools(t *testing.T) []string {
+	t.Helper()
+	var names []string
+	for tool, err := range w.cs.Tools(w.ctx, nil) {
+		require.NoError(t, err)
+		names = append(names, tool.Name)
+	}
+	return names
+}
+
+// stop closes the client's session and the wrapper's stdin, cancels the
+// wrapper and returns its exit code.
+func (w *wrapSession) stop(t *testing.T) int {
+	t.Helper()
+	require.NoError(t, w.cs.Close())
+	w.in.Close()
+	w.cancel()
+	return <-w.done
+}
+
 // startPolicyServer runs a development oarsd in-process on a loopback
-// port with a fresh data directory and the policy file policyFile, and
-// stops it when the test ends.
+// port with a fresh data directory and the policy file policyFile (the
+// demo policy if empty), and stops it when the test ends.
 func startPolicyServer(t *testing.T, policyFile string) (*server.Server, *url.URL) {
 	t.Helper()
 	cfg := config.Defaults()
@@ -187,27 +219,10 @@ func TestMCPWrapRemote(t *testing.T) {
 	t.Setenv(wrapUpstreamEnv, "1")
 	t.Setenv(tokenEnv, devToken) // the token comes from the environment
 
-	clientToWrap, wrapIn := io.Pipe()
-	wrapOut, wrapToClient := io.Pipe()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var stderr syncBuffer
-	go func() {
-		code := cmdMCP(ctx, []string{"wrap", "--server", base.String(), "--tenant", "acme", "--user", "alice",
-			"--name", "files", "--target-arg", "path", "--", exe}, clientToWrap, wrapToClient, &stderr)
-		wrapToClient.Close()
-		done <- code
-	}()
-
-	c := sdk.NewClient(&sdk.Implementation{Name: "ide", Version: "v0"}, nil)
-	cs, err := c.Connect(ctx, &sdk.IOTransport{Reader: wrapOut, Writer: wrapIn}, nil)
-	require.NoError(t, err, stderr.String())
-	var names []string
-	for tool, err := range cs.Tools(ctx, nil) {
-		require.NoError(t, err)
-		names = append(names, tool.Name)
-	}
-	assert.ElementsMatch(t, []string{"read_file", "delete_file"}, names, "the server's policies are not read here: every tool is listed")
+	w := startWrap(t, "--server", base.String(), "--tenant", "acme", "--user", "alice",
+		"--name", "files", "--target-arg", "path", "--", exe)
+	ctx, cs, stderr := w.ctx, w.cs, w.stderr
+	assert.ElementsMatch(t, []string{"read_file", "delete_file"}, w.tools(t), "the server's policies are not read here: every tool is listed")
 
 	res, err := cs.CallTool(ctx, &sdk.CallToolParams{Name: "read_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
@@ -220,10 +235,7 @@ func TestMCPWrapRemote(t *testing.T) {
 	res, err = cs.CallTool(ctx, &sdk.CallToolParams{Name: "delete_file", Arguments: map[string]any{"path": "/srv/project/main.go"}})
 	require.NoError(t, err)
 	assert.True(t, res.IsError, "denied by the default")
-	require.NoError(t, cs.Close())
-	wrapIn.Close()
-	cancel()
-	assert.Equal(t, 0, <-done, stderr.String())
+	assert.Equal(t, 0, w.stop(t), stderr.String())
 	assert.NotContains(t, stderr.String(), devToken)
 
 	// The receipts are at the server, and verify with its keys.

@@ -11,10 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/jackc/pgx/v5/pgconn"
-
 	"github.com/oarsdev/oars/connector/vault"
-	"github.com/oarsdev/oars/storage/postgres"
 	"github.com/oarsdev/oars/storage/sqlite"
 )
 
@@ -116,9 +113,7 @@ func vaultStoreCommand(ctx context.Context, sub string, args []string, stdin io.
 	flags := flag.NewFlagSet(prog, flag.ContinueOnError)
 	flags.SetOutput(stderr)
 	var src ledgerSource
-	flags.StringVar(&src.dataDir, "data-dir", "", "the data `DIR` holding "+ledgerDBFile)
-	flags.StringVar(&src.postgres, "postgres", "", "the PostgreSQL connection `URL` (default $"+ledgerPostgresEnv+")")
-	flags.StringVar(&src.schema, "schema", "", "the PostgreSQL `schema` of the store (default public)")
+	ledgerFlags(flags, &src)
 	flags.Usage = func() {
 		fmt.Fprint(stderr, vaultUsageText)
 		fmt.Fprintln(stderr, "\nflags:")
@@ -297,30 +292,14 @@ type vaultStore interface {
 func openVaultStore(ctx context.Context, src ledgerSource, sub string) (vaultStore, error) {
 	readOnly := sub == "list"
 	if src.postgres != "" {
-		schema := src.schema
-		if schema == "" {
-			schema = "public"
-		}
-		conn := src.postgres
-		if readOnly {
-			conn = readOnlyConnString(conn)
-		}
-		s, err := postgres.Open(ctx, conn, postgres.WithSchema(schema))
+		s, err := openPostgres(ctx, src, readOnly, "store", "list does not create or migrate it")
 		if err != nil {
-			var pgErr *pgconn.PgError
-			if readOnly && errors.As(err, &pgErr) && pgErr.Code == pgReadOnlyTransaction {
-				return nil, fmt.Errorf("no store in schema %q (or one of an older version): list does not create or migrate it", schema)
-			}
-			return nil, err
+			return nil, err // not a typed nil in the interface
 		}
 		return s, nil
 	}
-	fi, err := os.Stat(src.dataDir)
-	switch {
-	case err != nil:
-		return nil, fmt.Errorf("data dir: %w", err)
-	case !fi.IsDir():
-		return nil, fmt.Errorf("data dir %s is not a directory", src.dataDir)
+	if err := checkDataDir(src.dataDir); err != nil {
+		return nil, err
 	}
 	path := filepath.Join(src.dataDir, ledgerDBFile)
 	if sub != "put" {

@@ -1,18 +1,12 @@
 package main
 
 import (
-	"bytes"
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -22,9 +16,7 @@ import (
 )
 
 func runVault(stdin string, args ...string) (code int, stdout, stderr string) {
-	var out, errb bytes.Buffer
-	code = run(context.Background(), append([]string{"vault"}, args...), strings.NewReader(stdin), &out, &errb)
-	return code, out.String(), errb.String()
+	return cliRun(cmdVault, stdin, args...)
 }
 
 // vaultKeygenLine runs `oars vault keygen --id id` and returns the key line.
@@ -227,37 +219,8 @@ func TestCmdVaultErrors(t *testing.T) {
 	assert.Equal(t, 1, strings.Count(stdout, "\n"), "list: %q", stdout)
 }
 
-// vaultPGSchema returns the test database URL and a fresh schema dropped
-// at the end of the test, skipping the test when OARS_TEST_POSTGRES_URL
-// is unset.
-func vaultPGSchema(t *testing.T) (url, schema string) {
-	t.Helper()
-	url = os.Getenv("OARS_TEST_POSTGRES_URL")
-	if url == "" {
-		t.Skip("OARS_TEST_POSTGRES_URL not set: skipping the PostgreSQL tests of oars vault")
-	}
-	var rnd [8]byte
-	_, err := rand.Read(rnd[:])
-	require.NoError(t, err)
-	schema = "oars_cli_vault_" + hex.EncodeToString(rnd[:])
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		conn, err := pgx.Connect(ctx, url)
-		if err != nil {
-			t.Errorf("cleanup: connect: %v", err)
-			return
-		}
-		defer conn.Close(ctx)
-		if _, err := conn.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{schema}.Sanitize()+" CASCADE"); err != nil {
-			t.Errorf("cleanup: drop schema %s: %v", schema, err)
-		}
-	})
-	return url, schema
-}
-
 func TestCmdVaultPostgres(t *testing.T) {
-	url, schema := vaultPGSchema(t)
+	url, schema := pgTestSchema(t, "oars_cli_vault_", "oars vault")
 	t.Setenv(ledgerPostgresEnv, "")
 	k1 := vaultKeygenLine(t, "k1")
 	k2 := vaultKeygenLine(t, "k2")
