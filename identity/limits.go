@@ -124,21 +124,11 @@ func parseLimits(raw json.RawMessage) (*CapabilityLimits, string) {
 		return nil, decodeField(err)
 	}
 	l := &CapabilityLimits{}
-	for _, f := range []struct {
-		name string
-		v    *int64
-		dst  *int64
-	}{
-		{"max_per_action", j.MaxPerAction, &l.MaxPerAction},
-		{"daily_cap", j.DailyCap, &l.DailyCap},
-	} {
-		if f.v == nil {
-			continue
-		}
-		if *f.v < 1 {
-			return nil, fmt.Sprintf("%s must be an integer of at least 1", f.name)
-		}
-		*f.dst = *f.v
+	if !setLimit(&l.MaxPerAction, j.MaxPerAction) {
+		return nil, "max_per_action must be an integer of at least 1"
+	}
+	if !setLimit(&l.DailyCap, j.DailyCap) {
+		return nil, "daily_cap must be an integer of at least 1"
 	}
 	if j.Currencies != nil && len(j.Currencies) == 0 {
 		return nil, "currencies must not be empty"
@@ -184,26 +174,26 @@ func parseLimits(raw json.RawMessage) (*CapabilityLimits, string) {
 			}
 			cj := j.CurrencyLimits[c]
 			var cl CurrencyLimit
-			for _, f := range []struct {
-				name string
-				v    *int64
-				dst  *int64
-			}{
-				{"max_per_tx", cj.MaxPerTx, &cl.MaxPerTx},
-				{"daily_cap", cj.DailyCap, &cl.DailyCap},
-			} {
-				if f.v == nil {
-					continue
-				}
-				if *f.v < 1 {
-					return nil, fmt.Sprintf("currency_limits %s must be integers of at least 1", f.name)
-				}
-				*f.dst = *f.v
+			if !setLimit(&cl.MaxPerTx, cj.MaxPerTx) {
+				return nil, "currency_limits max_per_tx must be integers of at least 1"
+			}
+			if !setLimit(&cl.DailyCap, cj.DailyCap) {
+				return nil, "currency_limits daily_cap must be integers of at least 1"
 			}
 			l.CurrencyLimits[c] = cl
 		}
 	}
 	return l, ""
+}
+
+// setLimit stores a limit decoded as v (nil when absent) in dst and
+// reports whether it is valid: absent, or at least 1.
+func setLimit(dst, v *int64) bool {
+	if v == nil {
+		return true
+	}
+	*dst = *v
+	return *v >= 1
 }
 
 // ParseLimits returns c's parsed limits, nil when it has none; see

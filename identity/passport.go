@@ -208,19 +208,7 @@ func (p *Passport) Validate() error {
 			return fmt.Errorf("%w: capabilities[%d].id repeats an earlier capability", ErrInvalidPassport, i)
 		}
 		seen[c.ID] = true
-		if len(c.Limits) == 0 {
-			continue
-		}
-		if len(c.Limits) > MaxLimitsBytes {
-			return fmt.Errorf("%w: capabilities[%d].limits is larger than %d bytes", ErrInvalidPassport, i, MaxLimitsBytes)
-		}
-		if err := strictjson.Check(c.Limits); err != nil {
-			return fmt.Errorf("%w: capabilities[%d].limits is not strict JSON", ErrInvalidPassport, i)
-		}
-		var obj map[string]json.RawMessage
-		if err := jsonv2.Unmarshal(c.Limits, &obj); err != nil || obj == nil {
-			return fmt.Errorf("%w: capabilities[%d].limits must be a JSON object", ErrInvalidPassport, i)
-		}
+		// parseLimits checks the size, strict JSON and the schema.
 		if _, msg := parseLimits(c.Limits); msg != "" {
 			return fmt.Errorf("%w: capabilities[%d].limits: %s", ErrInvalidPassport, i, msg)
 		}
@@ -322,36 +310,42 @@ type PassportStore interface {
 }
 
 // PreparePut checks a PutPassport of p over the stored passport old (nil
-// when none is stored) and fills in p's Version, CreatedAt and UpdatedAt
-// for storing at now. Stores call it inside their transaction; it returns
-// the errors documented on [PassportStore.PutPassport].
-func PreparePut(old, p *Passport, now time.Time) error {
+// when none is stored) and returns the passport to store at now: a copy
+// of p with Version, CreatedAt and UpdatedAt set; p is not changed. Stores
+// call it inside their transaction; it returns the errors documented on
+// [PassportStore.PutPassport].
+func PreparePut(old, p *Passport, now time.Time) (*Passport, error) {
 	if err := p.Validate(); err != nil {
-		return err
+		return nil, err
 	}
+	next := p.Clone()
 	switch {
 	case old == nil && p.Version != 0:
-		return fmt.Errorf("%w: no stored passport has version %d", ErrPassportConflict, p.Version)
+		return nil, fmt.Errorf("%w: no stored passport has version %d", ErrPassportConflict, p.Version)
 	case old == nil:
-		p.CreatedAt = now.UTC()
+		next.CreatedAt = now.UTC()
 	case p.Version != old.Version:
-		return fmt.Errorf("%w: stored version is %d, not %d", ErrPassportConflict, old.Version, p.Version)
+		return nil, fmt.Errorf("%w: stored version is %d, not %d", ErrPassportConflict, old.Version, p.Version)
 	default:
 		if old.Status != p.Status && !CanTransition(old.Status, p.Status) {
-			return fmt.Errorf("%w: %s to %s", ErrPassportTransition, old.Status, p.Status)
+			return nil, fmt.Errorf("%w: %s to %s", ErrPassportTransition, old.Status, p.Status)
 		}
-		p.CreatedAt = old.CreatedAt
+		next.CreatedAt = old.CreatedAt
 	}
-	p.UpdatedAt = now.UTC()
-	p.Version++
-	return nil
+	next.UpdatedAt = now.UTC()
+	next.Version++
+	return next, nil
 }
 
-// PrepareStatus checks a change of old's status to status and returns the
-// passport to store at now, or old itself (unchanged) when it already has
+// PrepareStatus checks a change of the status of old (the stored
+// passport, nil when none is stored) to status and returns the passport
+// to store at now and true, or old itself and false when it already has
 // that status. It returns the errors documented on
 // [PassportStore.SetPassportStatus].
 func PrepareStatus(old *Passport, status PassportStatus, now time.Time) (*Passport, bool, error) {
+	if old == nil {
+		return nil, false, ErrPassportNotFound
+	}
 	if !status.Valid() {
 		return nil, false, fmt.Errorf("%w: unknown status", ErrPassportTransition)
 	}
@@ -407,8 +401,8 @@ func (s *MemPassportStore) PutPassport(ctx context.Context, p *Passport) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := [2]string{p.TenantID, p.AgentID}
-	next := p.Clone()
-	if err := PreparePut(s.m[key], next, s.now()); err != nil {
+	next, err := PreparePut(s.m[key], p, s.now())
+	if err != nil {
 		return fmt.Errorf("identity: put passport: %w", err)
 	}
 	if err := next.canonicalizeLimits(); err != nil {
@@ -427,11 +421,7 @@ func (s *MemPassportStore) SetPassportStatus(ctx context.Context, tenantID, agen
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	key := [2]string{tenantID, agentID}
-	old, ok := s.m[key]
-	if !ok {
-		return nil, fmt.Errorf("identity: set passport status: %w", ErrPassportNotFound)
-	}
-	next, _, err := PrepareStatus(old, status, s.now())
+	next, _, err := PrepareStatus(s.m[key], status, s.now())
 	if err != nil {
 		return nil, fmt.Errorf("identity: set passport status: %w", err)
 	}

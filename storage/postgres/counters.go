@@ -46,32 +46,30 @@ func (s *Store) Consume(ctx context.Context, tenantID, key string, window time.T
 	ctx, cancel := s.opContext(ctx)
 	defer cancel()
 	w := window.Unix()
-	if amount > cap {
-		used, err := s.counter(ctx, tenantID, key, w)
-		if err != nil {
+	// An amount over the cap is refused without a write: the INSERT
+	// below would create the row with it.
+	if amount <= cap {
+		var used int64
+		err := s.pool.QueryRow(ctx, `INSERT INTO `+s.counterTable()+` AS c (tenant_id, key, window_start, used)
+			VALUES ($1, $2, $3, $4)
+			ON CONFLICT (tenant_id, key, window_start) DO UPDATE SET used = c.used + EXCLUDED.used
+			WHERE c.used + EXCLUDED.used <= $5
+			RETURNING used`, tenantID, key, w, amount, cap).Scan(&used)
+		switch {
+		case err == nil:
+			return used, true, nil
+		case !errors.Is(err, pgx.ErrNoRows):
 			return 0, false, fmt.Errorf("postgres: %s: %w", op, err)
 		}
-		return used, false, nil
+		// No row returned: the row exists and has no room.
 	}
-	var used int64
-	err = s.pool.QueryRow(ctx, `INSERT INTO `+s.counterTable()+` AS c (tenant_id, key, window_start, used)
-		VALUES ($1, $2, $3, $4)
-		ON CONFLICT (tenant_id, key, window_start) DO UPDATE SET used = c.used + EXCLUDED.used
-		WHERE c.used + EXCLUDED.used <= $5
-		RETURNING used`, tenantID, key, w, amount, cap).Scan(&used)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		// Refused: the row exists and has no room. Its value is read
-		// for the caller's information only.
-		used, err := s.counter(ctx, tenantID, key, w)
-		if err != nil {
-			return 0, false, fmt.Errorf("postgres: %s: %w", op, err)
-		}
-		return used, false, nil
-	case err != nil:
+	// Refused. The counter's value is read for the caller's information
+	// only.
+	used, err := s.counter(ctx, tenantID, key, w)
+	if err != nil {
 		return 0, false, fmt.Errorf("postgres: %s: %w", op, err)
 	}
-	return used, true, nil
+	return used, false, nil
 }
 
 // Release implements [identity.CounterStore]. It fails with

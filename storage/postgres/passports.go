@@ -83,15 +83,16 @@ func (s *Store) PutPassport(ctx context.Context, p *identity.Passport) error {
 	if p == nil {
 		return fmt.Errorf("postgres: passports: put: %w: nil passport", identity.ErrInvalidPassport)
 	}
-	return s.passportTx(ctx, "passports: put", p.TenantID, p.AgentID, func(old *identity.Passport) (*identity.Passport, error) {
-		next := p.Clone()
-		if err := identity.PreparePut(old, next, time.Now()); err != nil {
-			return nil, err
-		}
-		return next, nil
-	}, func(stored *identity.Passport) {
-		p.Version, p.CreatedAt, p.UpdatedAt = stored.Version, stored.CreatedAt, stored.UpdatedAt
+	var next *identity.Passport
+	err := s.passportTx(ctx, "passports: put", p.TenantID, p.AgentID, func(old *identity.Passport) (_ *identity.Passport, err error) {
+		next, err = identity.PreparePut(old, p, time.Now())
+		return next, err
 	})
+	if err != nil {
+		return err
+	}
+	p.Version, p.CreatedAt, p.UpdatedAt = next.Version, next.CreatedAt, next.UpdatedAt
+	return nil
 }
 
 // SetPassportStatus implements [identity.PassportStore]. It fails with
@@ -99,19 +100,13 @@ func (s *Store) PutPassport(ctx context.Context, p *identity.Passport) error {
 func (s *Store) SetPassportStatus(ctx context.Context, tenantID, agentID string, status identity.PassportStatus) (*identity.Passport, error) {
 	var out *identity.Passport
 	err := s.passportTx(ctx, "passports: set status", tenantID, agentID, func(old *identity.Passport) (*identity.Passport, error) {
-		if old == nil {
-			return nil, identity.ErrPassportNotFound
-		}
 		next, changed, err := identity.PrepareStatus(old, status, time.Now())
-		if err != nil {
+		out = next
+		if !changed {
 			return nil, err
 		}
-		if !changed {
-			out = old
-			return nil, nil
-		}
 		return next, nil
-	}, func(stored *identity.Passport) { out = stored })
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -119,11 +114,10 @@ func (s *Store) SetPassportStatus(ctx context.Context, tenantID, agentID string,
 }
 
 // passportTx locks and reads the stored passport of (tenantID, agentID),
-// asks change for the passport to store (nil: nothing to do), stores it,
-// notifies oars_passports in the same transaction, and reports the stored
-// passport to stored after the commit.
+// asks change for the passport to store (nil: nothing to do), stores it
+// and notifies oars_passports in the same transaction.
 func (s *Store) passportTx(ctx context.Context, op, tenantID, agentID string,
-	change func(old *identity.Passport) (*identity.Passport, error), stored func(*identity.Passport)) error {
+	change func(old *identity.Passport) (*identity.Passport, error)) error {
 	done, err := s.enter(op)
 	if err != nil {
 		return err
@@ -188,7 +182,6 @@ func (s *Store) passportTx(ctx context.Context, op, tenantID, agentID string,
 	if err := tx.Commit(ctx); err != nil {
 		return fmt.Errorf("postgres: %s: commit: %w", op, err)
 	}
-	stored(next)
 	return nil
 }
 

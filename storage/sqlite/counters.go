@@ -33,13 +33,13 @@ func (s *Store) Consume(ctx context.Context, tenantID, key string, window time.T
 	}
 	var used int64
 	var ok bool
-	err := s.counterTx(ctx, op, func(exec execer, query queryRower) error {
+	err := s.writeTx(ctx, op, func(tx *sql.Tx) error {
 		w := window.Unix()
-		if _, err := exec(ctx, `INSERT OR IGNORE INTO counters (tenant_id, key, window_start, used) VALUES (?, ?, ?, 0)`,
+		if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO counters (tenant_id, key, window_start, used) VALUES (?, ?, ?, 0)`,
 			tenantID, key, w); err != nil {
 			return err
 		}
-		res, err := exec(ctx, `UPDATE counters SET used = used + ? WHERE tenant_id = ? AND key = ? AND window_start = ? AND used + ? <= ?`,
+		res, err := tx.ExecContext(ctx, `UPDATE counters SET used = used + ? WHERE tenant_id = ? AND key = ? AND window_start = ? AND used + ? <= ?`,
 			amount, tenantID, key, w, amount, cap)
 		if err != nil {
 			return err
@@ -49,7 +49,7 @@ func (s *Store) Consume(ctx context.Context, tenantID, key string, window time.T
 			return err
 		}
 		ok = n == 1
-		return query(ctx, `SELECT used FROM counters WHERE tenant_id = ? AND key = ? AND window_start = ?`, tenantID, key, w).Scan(&used)
+		return tx.QueryRowContext(ctx, `SELECT used FROM counters WHERE tenant_id = ? AND key = ? AND window_start = ?`, tenantID, key, w).Scan(&used)
 	})
 	if err != nil {
 		return 0, false, err
@@ -65,8 +65,8 @@ func (s *Store) Release(ctx context.Context, tenantID, key string, window time.T
 	if err := identity.CheckCounterArgs(tenantID, key, amount, 0, false); err != nil {
 		return fmt.Errorf("sqlite: %s: %w", op, err)
 	}
-	return s.counterTx(ctx, op, func(exec execer, _ queryRower) error {
-		_, err := exec(ctx, `UPDATE counters SET used = max(used - ?, 0) WHERE tenant_id = ? AND key = ? AND window_start = ?`,
+	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE counters SET used = max(used - ?, 0) WHERE tenant_id = ? AND key = ? AND window_start = ?`,
 			amount, tenantID, key, window.Unix())
 		return err
 	})
@@ -87,29 +87,4 @@ func (s *Store) Counter(ctx context.Context, tenantID, key string, window time.T
 		return 0, fail(op, err)
 	}
 	return used, nil
-}
-
-type execer func(ctx context.Context, query string, args ...any) (sql.Result, error)
-
-// counterTx runs f in a write transaction and commits it.
-func (s *Store) counterTx(ctx context.Context, op string, f func(execer, queryRower) error) error {
-	if err := s.enter(op); err != nil {
-		return err
-	}
-	defer s.leave()
-	if s.readOnly {
-		return fmt.Errorf("sqlite: %s: %w", op, ErrReadOnly)
-	}
-	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		return fail(op+": begin", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if err := f(tx.ExecContext, tx.QueryRowContext); err != nil {
-		return fail(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(op+": commit", err)
-	}
-	return nil
 }

@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -14,21 +13,14 @@ import (
 
 func TestCounterStore(t *testing.T) {
 	countertest.Run(t, func(t *testing.T) identity.CounterStore {
-		s, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "oars.db"))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		t.Cleanup(func() { _ = s.Close() })
+		s, _ := openTemp(t)
 		return s
 	})
 }
 
 func TestCounterAfterClose(t *testing.T) {
 	ctx := context.Background()
-	s, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "oars.db"))
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
+	s, _ := openTemp(t)
 	day := identity.DayWindow(time.Now())
 	if _, ok, err := s.Consume(ctx, "acme", "k", day, 3, 10); err != nil || !ok {
 		t.Fatalf("Consume = %t, %v, want true, nil", ok, err)

@@ -36,7 +36,7 @@
 //
 // Later versions add the tables of the other stores that share the file
 // (approval step-up, inputs of actions held for approval, agent passports,
-// daily-cap counters).
+// daily-cap counters, connector secrets, the execution queue).
 //
 // One row holds everything about one leaf, so an append writes one table
 // row and at most three index entries per receipt. hashes is the run of

@@ -59,16 +59,16 @@ func (s *Store) PutPassport(ctx context.Context, p *identity.Passport) error {
 	if p == nil {
 		return fmt.Errorf("sqlite: passports: put: %w: nil passport", identity.ErrInvalidPassport)
 	}
-	err := s.passportTx(ctx, "passports: put", p.TenantID, p.AgentID, func(old *identity.Passport) (*identity.Passport, error) {
-		next := p.Clone()
-		if err := identity.PreparePut(old, next, time.Now()); err != nil {
-			return nil, err
-		}
-		return next, nil
-	}, func(stored *identity.Passport) {
-		p.Version, p.CreatedAt, p.UpdatedAt = stored.Version, stored.CreatedAt, stored.UpdatedAt
+	var next *identity.Passport
+	err := s.passportTx(ctx, "passports: put", p.TenantID, p.AgentID, func(old *identity.Passport) (_ *identity.Passport, err error) {
+		next, err = identity.PreparePut(old, p, time.Now())
+		return next, err
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	p.Version, p.CreatedAt, p.UpdatedAt = next.Version, next.CreatedAt, next.UpdatedAt
+	return nil
 }
 
 // SetPassportStatus implements [identity.PassportStore]. It fails with
@@ -76,19 +76,13 @@ func (s *Store) PutPassport(ctx context.Context, p *identity.Passport) error {
 func (s *Store) SetPassportStatus(ctx context.Context, tenantID, agentID string, status identity.PassportStatus) (*identity.Passport, error) {
 	var out *identity.Passport
 	err := s.passportTx(ctx, "passports: set status", tenantID, agentID, func(old *identity.Passport) (*identity.Passport, error) {
-		if old == nil {
-			return nil, identity.ErrPassportNotFound
-		}
 		next, changed, err := identity.PrepareStatus(old, status, time.Now())
-		if err != nil {
+		out = next
+		if !changed {
 			return nil, err
 		}
-		if !changed {
-			out = old
-			return nil, nil
-		}
 		return next, nil
-	}, func(stored *identity.Passport) { out = stored })
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -97,52 +91,32 @@ func (s *Store) SetPassportStatus(ctx context.Context, tenantID, agentID string,
 
 // passportTx reads the stored passport of (tenantID, agentID) in a write
 // transaction, asks change for the passport to store (nil: nothing to
-// do), stores it and reports it to stored after the commit.
+// do) and stores it.
 func (s *Store) passportTx(ctx context.Context, op, tenantID, agentID string,
-	change func(old *identity.Passport) (*identity.Passport, error), stored func(*identity.Passport)) error {
-	if err := s.enter(op); err != nil {
+	change func(old *identity.Passport) (*identity.Passport, error)) error {
+	return s.writeTx(ctx, op, func(tx *sql.Tx) error {
+		old, err := getPassport(ctx, tx.QueryRowContext, tenantID, agentID)
+		switch {
+		case errors.Is(err, identity.ErrPassportNotFound):
+			old = nil
+		case err != nil:
+			return err
+		}
+		next, err := change(old)
+		if err != nil || next == nil {
+			return err
+		}
+		data, err := identity.MarshalPassport(next)
+		if err != nil {
+			return err
+		}
+		if old == nil {
+			_, err = tx.ExecContext(ctx, `INSERT INTO passports (tenant_id, agent_id, status, version, data) VALUES (?, ?, ?, ?, ?)`,
+				tenantID, agentID, string(next.Status), next.Version, data)
+		} else {
+			_, err = tx.ExecContext(ctx, `UPDATE passports SET status = ?, version = ?, data = ? WHERE tenant_id = ? AND agent_id = ?`,
+				string(next.Status), next.Version, data, tenantID, agentID)
+		}
 		return err
-	}
-	defer s.leave()
-	if s.readOnly {
-		return fmt.Errorf("sqlite: %s: %w", op, ErrReadOnly)
-	}
-	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE
-	if err != nil {
-		return fail(op+": begin", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	old, err := getPassport(ctx, tx.QueryRowContext, tenantID, agentID)
-	switch {
-	case errors.Is(err, identity.ErrPassportNotFound):
-		old = nil
-	case err != nil:
-		return fail(op, err)
-	}
-	next, err := change(old)
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if next == nil {
-		return nil
-	}
-	data, err := identity.MarshalPassport(next)
-	if err != nil {
-		return fmt.Errorf("sqlite: %s: %w", op, err)
-	}
-	if old == nil {
-		_, err = tx.ExecContext(ctx, `INSERT INTO passports (tenant_id, agent_id, status, version, data) VALUES (?, ?, ?, ?, ?)`,
-			tenantID, agentID, string(next.Status), next.Version, data)
-	} else {
-		_, err = tx.ExecContext(ctx, `UPDATE passports SET status = ?, version = ?, data = ? WHERE tenant_id = ? AND agent_id = ?`,
-			string(next.Status), next.Version, data, tenantID, agentID)
-	}
-	if err != nil {
-		return fail(op, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return fail(op+": commit", err)
-	}
-	stored(next)
-	return nil
+	})
 }

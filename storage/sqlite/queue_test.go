@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -11,8 +10,6 @@ import (
 	"github.com/oarsdev/oars/connector/queue/queuetest"
 	"github.com/oarsdev/oars/storage/sqlite"
 )
-
-var _ queue.Store = (*sqlite.Store)(nil)
 
 func TestQueueStore(t *testing.T) {
 	queuetest.Run(t, func(t *testing.T) queue.Store {
@@ -26,11 +23,7 @@ func TestQueueStore(t *testing.T) {
 func TestQueueReopen(t *testing.T) {
 	ctx := context.Background()
 	now := time.Date(2026, 3, 14, 15, 9, 26, 0, time.UTC)
-	path := filepath.Join(t.TempDir(), "oars.db")
-	s, err := sqlite.Open(ctx, path)
-	if err != nil {
-		t.Fatalf("Open = %v, want nil", err)
-	}
+	s, path := openTemp(t)
 	if err := s.EnqueueJob(ctx, "act-1", "acme", now); err != nil {
 		t.Fatalf("EnqueueJob = %v, want nil", err)
 	}

@@ -401,6 +401,32 @@ func (s *Store) enter(op string) error {
 
 func (s *Store) leave() { s.mu.RUnlock() }
 
+// writeTx runs f in a write transaction on the writer (BEGIN IMMEDIATE,
+// see Open) and commits it unless f fails. It fails with ErrClosed after
+// Close and ErrReadOnly on a read-only store; f's error is wrapped by
+// fail(op, …).
+func (s *Store) writeTx(ctx context.Context, op string, f func(tx *sql.Tx) error) error {
+	if err := s.enter(op); err != nil {
+		return err
+	}
+	defer s.leave()
+	if s.readOnly {
+		return fmt.Errorf("sqlite: %s: %w", op, ErrReadOnly)
+	}
+	tx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fail(op+": begin", err)
+	}
+	defer func() { _ = tx.Rollback() }() // no-op after Commit
+	if err := f(tx); err != nil {
+		return fail(op, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fail(op+": commit", err)
+	}
+	return nil
+}
+
 // fail wraps a database error of operation op, adding ErrCorrupt or
 // ErrReadOnly where SQLite's result code says so.
 func fail(op string, err error) error {

@@ -72,40 +72,24 @@ func (s *Store) GetEnrollment(ctx context.Context, tenantID, userID string) ([]b
 // [stepup.ErrNotEnrolled] for an unknown approver, [ErrReadOnly] on a
 // read-only store and [ErrClosed] after Close.
 func (s *Store) UseStep(ctx context.Context, tenantID, userID string, step int64) error {
-	if err := s.enter("stepup: use step"); err != nil {
-		return err
-	}
-	defer s.leave()
-	if s.readOnly {
-		return fmt.Errorf("sqlite: stepup: use step: %w", ErrReadOnly)
-	}
-	tx, err := s.writer.BeginTx(ctx, nil) // BEGIN IMMEDIATE (see Open)
-	if err != nil {
-		return fail("stepup: use step: begin", err)
-	}
-	defer func() { _ = tx.Rollback() }() // no-op after Commit
-	res, err := tx.ExecContext(ctx, `UPDATE stepup_totp SET last_step = ?
-		WHERE tenant_id = ? AND user_id = ? AND last_step < ?`, step, tenantID, userID, step)
-	if err != nil {
-		return fail("stepup: use step", err)
-	}
-	n, err := res.RowsAffected()
-	if err != nil {
-		return fail("stepup: use step", err)
-	}
-	if n == 0 {
+	return s.writeTx(ctx, "stepup: use step", func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE stepup_totp SET last_step = ?
+			WHERE tenant_id = ? AND user_id = ? AND last_step < ?`, step, tenantID, userID, step)
+		if err != nil {
+			return err
+		}
+		n, err := res.RowsAffected()
+		if err != nil || n > 0 {
+			return err
+		}
 		var enrolled bool
 		if err := tx.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM stepup_totp WHERE tenant_id = ? AND user_id = ?)`,
 			tenantID, userID).Scan(&enrolled); err != nil {
-			return fail("stepup: use step", err)
+			return err
 		}
 		if !enrolled {
-			return fmt.Errorf("sqlite: stepup: use step: %w", stepup.ErrNotEnrolled)
+			return stepup.ErrNotEnrolled
 		}
-		return fmt.Errorf("sqlite: stepup: use step: %w", stepup.ErrReplayed)
-	}
-	if err := tx.Commit(); err != nil {
-		return fail("stepup: use step: commit", err)
-	}
-	return nil
+		return stepup.ErrReplayed
+	})
 }
