@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
+	"math"
 	"time"
 
 	"github.com/oarsdev/oars/identity"
@@ -128,14 +128,13 @@ func (g *Guard) checkLimits(ctx context.Context, a *Action, p *identity.Passport
 		return nil, nil, nil
 	}
 	members, _ := input.(map[string]any) // nil, without members, if not an object
-	// The amount is the integer the canonical form of the input writes:
-	// RFC 8785 writes the doubles below 1e21 as strconv's shortest 'f'
-	// form, and the others with an exponent, which is not an integer.
+	// The amount must be a whole number from 1 to the largest int64: the
+	// integer the canonical form of the input writes for it.
 	f, isNumber := members[lim.AmountMember()].(float64)
-	amount, err := strconv.ParseInt(strconv.FormatFloat(f, 'f', -1, 64), 10, 64)
-	if !isNumber || err != nil || amount < 1 {
+	if !isNumber || f != math.Trunc(f) || f < 1 || f >= 1<<63 {
 		return []string{ReasonAmountInvalid, ReasonInvalidContextCode}, nil, nil
 	}
+	amount := int64(f)
 	currency := ""
 	if lim.RestrictsCurrency() {
 		var isString bool
