@@ -274,6 +274,16 @@ func (r *Registry) Tool(toolID string) (*Tool, error) {
 	return t, nil
 }
 
+// Serves reports whether tool toolID is registered and allowed, as Tool
+// finds it. A nil Registry serves nothing.
+func (r *Registry) Serves(toolID string) bool {
+	if r == nil {
+		return false
+	}
+	_, err := r.Tool(toolID)
+	return err == nil
+}
+
 // Tools returns the ids of the tools served, sorted.
 func (r *Registry) Tools() []string {
 	r.mu.RLock()

@@ -98,11 +98,16 @@ func TestCheck(t *testing.T) {
 			require.ErrorIs(t, err, tt.want)
 		})
 	}
+	assert.True(t, reg.Serves("tickets"), "registered")
+	assert.False(t, reg.Serves("shell"), "not registered")
 	reg.Allow([]string{"other"})
 	require.ErrorIs(t, reg.Check("tickets", "any", nil), connector.ErrUnknownTool)
 	assert.Empty(t, reg.Tools())
+	assert.False(t, reg.Serves("tickets"), "registered but not allowed")
 	reg.Allow(nil)
 	assert.Equal(t, []string{"tickets"}, reg.Tools())
+	var none *connector.Registry
+	assert.False(t, none.Serves("tickets"), "nil registry")
 }
 
 func TestExecuteAndErrors(t *testing.T) {

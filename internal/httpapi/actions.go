@@ -275,7 +275,7 @@ func (s *server) afterDecision(r *http.Request, a *oars.Action, out *oars.Outcom
 	case len(out.Receipts) == 1 && out.Allowed():
 		exec := s.cfg.Executors[a.Resource.ToolID]
 		switch {
-		case exec == nil && !s.served(a.Resource.ToolID):
+		case exec == nil && !s.guard.Connectors().Serves(a.Resource.ToolID):
 			return false, nil
 		case exec == nil && s.cfg.Enqueue != nil:
 			return true, s.enqueue(r, a, out)
@@ -283,16 +283,6 @@ func (s *server) afterDecision(r *http.Request, a *oars.Action, out *oars.Outcom
 		return false, s.execute(r, a, out, exec) // a nil exec runs the connector
 	}
 	return false, nil
-}
-
-// served reports whether a connector of the Guard serves tool.
-func (s *server) served(tool string) bool {
-	reg := s.guard.Connectors()
-	if reg == nil {
-		return false
-	}
-	_, err := reg.Tool(tool)
-	return err == nil
 }
 
 // enqueue queues the execution of an allowed action (Config.Enqueue).

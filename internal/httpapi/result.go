@@ -214,7 +214,7 @@ func (s *server) clientCall(r *http.Request, p *identity.Principal, req *actionR
 		return nil, nil, err
 	}
 	first, last := entries[0].Receipt, entries[len(entries)-1].Receipt
-	if s.cfg.Executors[first.Resource.ToolID] != nil || s.served(first.Resource.ToolID) {
+	if s.cfg.Executors[first.Resource.ToolID] != nil || s.guard.Connectors().Serves(first.Resource.ToolID) {
 		return nil, nil, errorf(http.StatusConflict, codeConflict, "the server executes the actions of this tool itself")
 	}
 	a := req.action(r, p)

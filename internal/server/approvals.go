@@ -234,16 +234,6 @@ func (e *executor) next() (string, bool) {
 	return id, true
 }
 
-// served reports whether a connector of the Guard serves tool.
-func (e *executor) served(tool string) bool {
-	reg := e.guard.Connectors()
-	if reg == nil {
-		return false
-	}
-	_, err := reg.Tool(tool)
-	return err == nil
-}
-
 // queuedJobs returns the skip function of RecoverInterruptedExcept: the
 // actions with a queued job, which the queue delivers again. Nil without
 // a queue, or (logged) when the jobs cannot be listed: then nothing is
@@ -347,7 +337,7 @@ func (e *executor) execute(ctx context.Context, id string) {
 		return
 	}
 	exec := e.execs[st.Resource.ToolID]
-	if exec == nil && !e.served(st.Resource.ToolID) {
+	if exec == nil && !e.guard.Connectors().Serves(st.Resource.ToolID) {
 		log.DebugContext(ctx, "approved action not executed here: no executor for its tool", slog.String("tool_id", st.Resource.ToolID))
 		e.skip(id)
 		return
