@@ -7,14 +7,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+
+	"github.com/oarsdev/oars/internal/netutil"
 )
 
 // MaxJWKSSize bounds the JWKS documents [JWTAuthenticator] fetches, in
@@ -260,19 +260,11 @@ func checkKeyURL(raw string) error {
 	case "https":
 		return nil
 	case "http":
-		if isLoopback(u.Hostname()) {
+		if netutil.IsLoopbackHost(u.Hostname()) {
 			return nil
 		}
 	}
 	return errors.New("must be https (http only to a loopback host)")
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // keyClient returns a copy of c (or a new client) that follows at most 5

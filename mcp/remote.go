@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -18,6 +17,7 @@ import (
 
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/approval"
+	"github.com/oarsdev/oars/internal/netutil"
 	"github.com/oarsdev/oars/receipt"
 )
 
@@ -110,7 +110,7 @@ func NewRemote(baseURL, token string, client *http.Client, opts ...RemoteOption)
 	case u.RawQuery != "" || u.ForceQuery || u.Fragment != "":
 		return nil, fmt.Errorf("mcp: remote: the server URL %s must not have a query or fragment", u.Redacted())
 	case u.Scheme == "https":
-	case u.Scheme == "http" && loopback(u.Hostname()):
+	case u.Scheme == "http" && netutil.IsLoopbackHost(u.Hostname()):
 	case u.Scheme == "http":
 		return nil, fmt.Errorf("mcp: remote: server URL %s: plain http is allowed only for loopback hosts (127.0.0.0/8, ::1, localhost); use https", u.Redacted())
 	default:
@@ -136,15 +136,6 @@ func NewRemote(baseURL, token string, client *http.Client, opts ...RemoteOption)
 
 // String names the server, never the token.
 func (r *Remote) String() string { return "mcp.Remote(" + r.base + ")" }
-
-// loopback reports whether host is localhost or a loopback address.
-func loopback(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
-}
 
 // RemoteError is an error answer of the oarsd: its HTTP status and the
 // code and message of its error envelope. It wraps the sentinel its code

@@ -7,13 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/oarsdev/oars/internal/netutil"
 )
 
 // HTTP client defaults of the commands that talk to a server.
@@ -66,7 +67,7 @@ func checkURL(u *url.URL) error {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !netutil.IsLoopbackHost(u.Hostname()) {
 			return errInsecureURL
 		}
 	default:
@@ -76,16 +77,6 @@ func checkURL(u *url.URL) error {
 		return errors.New("the URL has no host")
 	}
 	return nil
-}
-
-// isLoopback reports whether host is localhost or a loopback address
-// (127.0.0.0/8, ::1).
-func isLoopback(host string) bool {
-	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // newHTTPClient returns a client for the commands: keep-alive, at most

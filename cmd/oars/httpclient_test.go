@@ -8,6 +8,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/oarsdev/oars/internal/netutil"
 )
 
 func TestParseServerURL(t *testing.T) {
@@ -122,7 +124,7 @@ func FuzzParseServerURL(f *testing.F) {
 		if u.User != nil || u.Hostname() == "" {
 			t.Fatalf("parseServerURL(%q) accepted a URL with user information or no host", s)
 		}
-		if u.Scheme != "https" && !(u.Scheme == "http" && isLoopback(u.Hostname())) {
+		if u.Scheme != "https" && !(u.Scheme == "http" && netutil.IsLoopbackHost(u.Hostname())) {
 			t.Fatalf("parseServerURL(%q) accepted scheme %q for host %q", s, u.Scheme, u.Hostname())
 		}
 	})

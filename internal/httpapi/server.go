@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"runtime/debug"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/identity"
+	"github.com/oarsdev/oars/internal/netutil"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -555,21 +555,13 @@ func parseBaseURL(raw string) (string, error) {
 	switch u.Scheme {
 	case "https":
 	case "http":
-		if !isLoopback(u.Hostname()) {
+		if !netutil.IsLoopbackHost(u.Hostname()) {
 			return "", errors.New("must be https (http only for loopback hosts)")
 		}
 	default:
 		return "", errors.New("must be https")
 	}
 	return strings.TrimSuffix(u.String(), "/"), nil
-}
-
-func isLoopback(host string) bool {
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // requestID returns the client's request id if it is a sane token, or a
