@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/oarsdev/oars/approval/stepup"
+	"github.com/oarsdev/oars/internal/testutil"
 )
 
 // t0 is a fixed time in the middle of a 30-second step.
@@ -47,14 +48,14 @@ type fixture struct {
 	store *stepup.MemStore
 	clock *fakeClock
 	totp  *stepup.TOTP
-	logs  *syncBuffer // shared by the replicas' handlers
+	logs  *testutil.SyncBuffer // shared by the replicas' handlers
 }
 
 // newFixture returns a TOTP on a fresh MemStore with a fake clock at t0
 // and a JSON log captured in a buffer.
 func newFixture(t testing.TB, opts ...stepup.Option) *fixture {
 	t.Helper()
-	f := &fixture{store: &stepup.MemStore{}, clock: &fakeClock{t: t0}, logs: &syncBuffer{}}
+	f := &fixture{store: &stepup.MemStore{}, clock: &fakeClock{t: t0}, logs: &testutil.SyncBuffer{}}
 	f.totp = f.replica(t, opts...)
 	return f
 }

@@ -22,6 +22,7 @@ import (
 
 	"github.com/oarsdev/oars/approval"
 	"github.com/oarsdev/oars/approval/webhook"
+	"github.com/oarsdev/oars/internal/testutil"
 	"github.com/oarsdev/oars/receipt"
 )
 
@@ -84,31 +85,13 @@ func (r *receiver) noMore(t *testing.T) {
 
 func always(status int) func(int) int { return func(int) int { return status } }
 
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func noBackoff(int) time.Duration { return 0 }
 
 // newNotifier returns a Notifier with zero backoff and a captured debug
 // log, posting to endpoint.
-func newNotifier(t *testing.T, endpoint string, opts ...webhook.Option) (*webhook.Notifier, *syncBuffer) {
+func newNotifier(t *testing.T, endpoint string, opts ...webhook.Option) (*webhook.Notifier, *testutil.SyncBuffer) {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	all := append([]webhook.Option{
 		webhook.WithBackoff(noBackoff),
 		webhook.WithLogger(slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))),

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	sdk "github.com/modelcontextprotocol/go-sdk/mcp"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/oarsdev/oars/internal/config"
 	"github.com/oarsdev/oars/internal/server"
+	"github.com/oarsdev/oars/internal/testutil"
 	"github.com/oarsdev/oars/receipt"
 )
 
@@ -85,7 +84,7 @@ func TestMCPWrap(t *testing.T) {
 	assert.Equal(t, 0, w.stop(t), stderr.String())
 
 	// The receipts are in the local ledger and verify.
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	code := run(context.Background(), []string{"ledger", "verify", "--data-dir", filepath.Join(dir, "data"), "--jwks", filepath.Join(dir, "data", ledgerJWKSFile)}, nil, &out, &errOut)
 	assert.Equal(t, 0, code, errOut.String())
 }
@@ -95,7 +94,7 @@ func TestMCPWrap(t *testing.T) {
 type wrapSession struct {
 	ctx    context.Context // the wrapper's, cancelled by stop
 	cs     *sdk.ClientSession
-	stderr *syncBuffer // the wrapper's
+	stderr *testutil.SyncBuffer // the wrapper's
 	cancel context.CancelFunc
 	in     io.Closer // the wrapper's stdin
 	done   chan int  // the wrapper's exit code
@@ -108,7 +107,7 @@ func startWrap(t *testing.T, args ...string) *wrapSession {
 	wrapOut, wrapToClient := io.Pipe()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel) // stops the wrapper of a test that failed before stop
-	w := &wrapSession{ctx: ctx, stderr: &syncBuffer{}, cancel: cancel, in: wrapIn, done: make(chan int, 1)}
+	w := &wrapSession{ctx: ctx, stderr: &testutil.SyncBuffer{}, cancel: cancel, in: wrapIn, done: make(chan int, 1)}
 	go func() {
 		code := cmdMCP(ctx, append([]string{"wrap"}, args...), clientToWrap, wrapToClient, w.stderr)
 		wrapToClient.Close()
@@ -285,7 +284,7 @@ func TestMCPWrapRemoteFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var stdout, stderr syncBuffer
+			var stdout, stderr testutil.SyncBuffer
 			args := append(append([]string{"wrap"}, tt.args...), "--", "true")
 			code := cmdMCP(context.Background(), args, strings.NewReader(""), &stdout, &stderr)
 			assert.Equal(t, 2, code, "cmdMCP(%v) exit code", tt.args)
@@ -293,22 +292,4 @@ func TestMCPWrapRemoteFlags(t *testing.T) {
 			assert.NotContains(t, stderr.String(), "secretpw")
 		})
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

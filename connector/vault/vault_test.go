@@ -14,6 +14,7 @@ import (
 
 	"github.com/oarsdev/oars/connector/vault"
 	"github.com/oarsdev/oars/connector/vault/vaulttest"
+	"github.com/oarsdev/oars/internal/testutil"
 )
 
 func TestMemStoreConformance(t *testing.T) {
@@ -205,7 +206,7 @@ func TestOpenFailures(t *testing.T) {
 			if keys == nil {
 				keys = []vault.Key{key1}
 			}
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			reader := newVault(t, s, ring(t, keys...), vault.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			got, err := reader.Secret(ctx, "a")
 			require.ErrorIs(t, err, tt.wantErr, "Secret(a) = %q", got)
@@ -290,7 +291,7 @@ func TestRotate(t *testing.T) {
 				require.NoError(t, v1.Put(ctx, name, []byte(plain)))
 			}
 
-			var logs syncBuffer
+			var logs testutil.SyncBuffer
 			v21 := newVault(t, s, ring(t, key2, key1), vault.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
 			// Before rotation: old secrets still open, new ones go under k2.
 			got, err := v21.Secret(ctx, "a")
@@ -446,22 +447,4 @@ func assertKeyIDs(t *testing.T, s vault.Store, want map[string]string) {
 		got[info.Name] = info.KeyID
 	}
 	assert.Equal(t, want, got, "key ids of the stored secrets")
-}
-
-// syncBuffer is a bytes.Buffer safe for concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/oarsdev/oars/approval/stepup"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/httpapi"
+	"github.com/oarsdev/oars/internal/testutil"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -168,7 +169,7 @@ type testServer struct {
 	keys        *receipt.KeySet
 	verifierKey string
 	reg         *prometheus.Registry
-	logs        *syncBuffer
+	logs        *testutil.SyncBuffer
 	inputs      *memInputs
 	// responses keeps every response body and header seen, for leak
 	// checks.
@@ -218,7 +219,7 @@ func newTestServer(t testing.TB, opts options) *testServer {
 	totp, err := stepup.New(enrollments, bytes.Repeat([]byte{3}, stepup.KeySize), stepup.WithClock(clock))
 	require.NoError(t, err)
 
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	ts := &testServer{t: t, guard: guard, ledger: l, keys: keys, verifierKey: vkey, logs: logs, inputs: &memInputs{}}
 	if !opts.noRegistry {
 		ts.reg = prometheus.NewRegistry()
@@ -258,24 +259,6 @@ func newTestServer(t testing.TB, opts options) *testServer {
 // newJSONLogger logs everything, as JSON lines, to w.
 func newJSONLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
-}
-
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // request is one HTTP request of a test.

@@ -21,6 +21,7 @@ import (
 	"github.com/oarsdev/oars"
 	"github.com/oarsdev/oars/identity"
 	"github.com/oarsdev/oars/internal/httpapi"
+	"github.com/oarsdev/oars/internal/testutil"
 	"github.com/oarsdev/oars/ledger"
 	"github.com/oarsdev/oars/policy"
 	"github.com/oarsdev/oars/receipt"
@@ -568,7 +569,7 @@ func TestNewConfig(t *testing.T) {
 // cause goes to the log only.
 func TestAuthenticatorUnavailable(t *testing.T) {
 	g, keys, _ := testDeps(t)
-	logs := &syncBuffer{}
+	logs := &testutil.SyncBuffer{}
 	h, err := httpapi.New(httpapi.Config{Guard: g, Keys: keys,
 		Auth: identity.AuthenticatorFunc(func(ctx context.Context, r *http.Request) (*identity.Principal, error) {
 			return nil, errors.New("jwks endpoint unreachable")
