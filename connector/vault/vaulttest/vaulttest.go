@@ -15,6 +15,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"sync"
 	"testing"
@@ -193,7 +194,11 @@ func testUpdatedAt(t *testing.T, s vault.Store) {
 	if first.Before(before) || first.After(after) {
 		t.Errorf("ListSecrets(): UpdatedAt = %v, want between %v and %v", first, before, after)
 	}
-	time.Sleep(5 * time.Millisecond)
+	// Stores may keep milliseconds: let the clock pass first's before
+	// the replace, so that a later UpdatedAt is possible.
+	for !time.Now().Truncate(time.Millisecond).After(first) {
+		runtime.Gosched()
+	}
 	put(t, s, "stripe/api-key", "k2", sealed(2))
 	infos = list(t, s)
 	if len(infos) != 1 || !infos[0].UpdatedAt.After(first) {
